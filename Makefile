@@ -1,0 +1,45 @@
+# The two commands of the README: `make book` builds the site, `make test` runs the whole test suite.
+# Both create the virtual environment and fetch the data first, so a fresh clone needs only Python 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+NOTEBOOKS := chapters exercises solutions
+
+.PHONY: book test venv data notebooks test-lib test-notebooks test-book test-site clean
+
+book: data                              ## build _build/html, executing the chapters (quick profile, cached)
+	$(PY) -m mlcourse book --execute cache
+
+test: data test-lib test-notebooks test-book test-site   ## everything CI checks
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the course needs Python 3.11, found " + sys.version.split()[0] + ": make PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+data: venv                              ## fetch + verify + parse the Shakespeare corpus (once)
+	$(PY) -m mlcourse data
+
+test-lib: venv                          ## pytest: library, data, runner
+	$(PY) -m pytest tests --ignore=tests/site -q
+
+test-notebooks: venv                    ## nbval: every notebook runs top to bottom with its defaults
+	$(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider
+
+test-book: venv                         ## the book renders the stored outputs with zero warnings
+	$(PY) -m mlcourse book --execute off
+
+test-site: venv                         ## headless Chromium over the built site, with no network
+	$(PY) -m pytest tests/site -q
+
+notebooks: venv                         ## re-execute every notebook in place (quick profile) before committing
+	for nb in $$(find $(NOTEBOOKS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*'); do \
+		echo "executing $$nb"; \
+		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 $$nb || exit 1; \
+	done
+
+clean:
+	rm -rf _build

@@ -1,0 +1,92 @@
+"""Command line of the course: ``python -m mlcourse {list,run,data,book}``.
+
+- ``list``: the chapters, their profiles and expected run times.
+- ``run <chapter> --profile quick|full [-p name value ...]``: execute a chapter into ``runs/<stem>/<profile>/``.
+- ``data``: fetch, verify and parse the Shakespeare corpus (idempotent; nothing is downloaded twice).
+- ``book [--execute cache|off]``: build the site into ``_build/html`` with warnings as errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlcourse.catalog import PROJECTS
+from mlcourse.profiles import PROFILES
+
+
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else (f"{value:.0f} min" if value >= 1 else f"{value * 60:.0f} s")
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    print(f"{'project':<8} {'chapter':<32} {'status':<10} {'quick':>8} {'full':>8}  title")
+    for p in PROJECTS:
+        print(f"{p.number:<8} {p.stem:<32} {p.status:<10} {_minutes(p.quick_minutes):>8} "
+              f"{_minutes(p.full_minutes):>8}  {p.title}")
+        if p.times_note:
+            print(f"{'':<52}({p.times_note})")
+    print(f"\nprofiles: {', '.join(PROFILES)}  (quick: at most 3 min on 2 CPU cores; full: the real run)")
+    print("run one:  python -m mlcourse run <chapter> --profile full [-p name value ...]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlcourse.runner import RunnerError, run_chapter, validate
+
+    try:
+        request = validate(args.chapter, args.profile, args.param or [])
+    except RunnerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run_chapter(request, Path(args.output) if args.output else None, progress=not args.quiet)
+    return 0
+
+
+def cmd_data(_: argparse.Namespace) -> int:
+    from mlcourse.data.fetch import CorpusUnavailableError
+    from mlcourse.data.shakespeare import prepare
+
+    try:
+        prepare(verbose=True)
+    except CorpusUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from mlcourse.book.build import build_book
+
+    return build_book(execute=args.execute)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlcourse", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the chapters, their profiles and run times").set_defaults(func=cmd_list)
+    run = sub.add_parser("run", help="execute a chapter with papermill into runs/<chapter>/<profile>/")
+    run.add_argument("chapter", help="chapter stem (p12_1_attention) or project number (12.1)")
+    # No argparse `choices` here: runner.validate gives one message format for every bad input.
+    run.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter, e.g. -p seed 3 (repeatable)")
+    run.add_argument("--output", help="folder for the executed notebook and artifacts (default runs/<chapter>/<profile>)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("data", help="fetch and prepare the Shakespeare corpus").set_defaults(func=cmd_data)
+    book = sub.add_parser("book", help="build the site into _build/html (warnings are errors)")
+    book.add_argument("--execute", choices=("cache", "off"), default="cache",
+                      help="cache: execute changed notebooks (default); off: render the stored outputs (CI)")
+    book.set_defaults(func=cmd_book)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
