@@ -39,7 +39,7 @@ def _write_bundle(app) -> None:
     static_dir.mkdir(parents=True, exist_ok=True)
     version = _vegalite_minor()
     target = static_dir / BUNDLE_NAME
-    stamp = static_dir / (BUNDLE_NAME + ".version")
+    stamp = static_dir.parent / (BUNDLE_NAME + ".version")  # outside _static: not published
     if not target.exists() or not stamp.exists() or stamp.read_text() != version:
         tmp = target.with_suffix(".tmp")
         tmp.write_text(vlc.javascript_bundle(vl_version=version), encoding="utf-8")
