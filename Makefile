@@ -38,7 +38,7 @@ test-site: venv                         ## headless Chromium over the built site
 notebooks: venv                         ## re-execute every notebook in place (quick profile) before committing
 	for nb in $$(find $(NOTEBOOKS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*'); do \
 		echo "executing $$nb"; \
-		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 $$nb || exit 1; \
+		$(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; \
 	done
 
 clean:

@@ -36,6 +36,7 @@ def save_results(folder: Path, results: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2, sort_keys=True, default=float)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a results file is meant to be read and shared
     os.replace(tmp, target)
     return target
 

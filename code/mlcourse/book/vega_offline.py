@@ -10,6 +10,7 @@ It does not render charts at build time (they stay interactive) and does nothing
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 BUNDLE_NAME = "mlcourse-vega-bundle.js"
@@ -40,12 +41,20 @@ def _write_bundle(app) -> None:
     version = _vegalite_minor()
     target = static_dir / BUNDLE_NAME
     stamp = static_dir.parent / (BUNDLE_NAME + ".version")  # outside _static: not published
-    if not target.exists() or not stamp.exists() or stamp.read_text() != version:
+    if not target.exists() or not stamp.exists() or stamp.read_text() != version + "+scoped":
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(vlc.javascript_bundle(vl_version=version), encoding="utf-8")
+        # The bundle declares top-level names (``const _``...) that clash with Sphinx's own globals when loaded
+        # as a classic script; a function scope keeps them private. It still sets window.vegaEmbed.
+        bundle = "(function () {\n" + vlc.javascript_bundle(vl_version=version) + "\n})();\n"
+        tmp.write_text(bundle, encoding="utf-8")
         tmp.replace(target)
-        stamp.write_text(version)
-    app.config.html_static_path.append(str(static_dir))
+        stamp.write_text(version + "+scoped")
+    # Written straight into the site's _static (not via html_static_path): Sphinx skips copying static files
+    # when no page changed, and never overwrites one that exists, so a stale or missing bundle would stay.
+    published = Path(app.outdir) / "_static" / BUNDLE_NAME
+    if not published.exists() or published.read_bytes() != target.read_bytes():
+        published.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, published)
     app.add_js_file(BUNDLE_NAME)
 
 
