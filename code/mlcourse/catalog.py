@@ -58,8 +58,8 @@ PROJECTS: tuple[Project, ...] = (
     Project("10", "p10_feature_pipelines", "Features and preprocessing pipelines", 1, "planned"),
     Project("11", "p11_end_to_end", "An end-to-end ML project", 1, "planned"),
     # Part 2: transformers and pretraining
-    Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 1.5, 15.0,
-            "quick: measured on 2 CPU cores; full: estimated"),
+    Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 0.85, 4.0,
+            "both measured on 2 CPU cores, no GPU"),
     Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "planned"),
     Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "planned"),
     Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "planned"),
