@@ -1,0 +1,46 @@
+"""Tests of mlcourse.lm_ablation: the character task's windows, the short training loop and the throughput timer."""
+
+from __future__ import annotations
+
+import torch
+from mlcourse.lm_ablation import CharTask, ablation_configs, throughput, train_steps
+from mlcourse.transformer import TransformerConfig, TransformerLM
+
+TEXT = "to be or not to be, that is the question. " * 40
+
+
+def test_targets_are_the_inputs_shifted_left_by_one():
+    task = CharTask(TEXT, seq_len=12)
+    x, y = task.windows(task.train_ids, 4, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 12)
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    assert "".join(task.chars) == "".join(sorted(set(TEXT)))
+
+
+def test_held_out_windows_are_the_same_on_every_call():
+    task = CharTask(TEXT, seq_len=8)
+    assert all(torch.equal(a, b) for a, b in zip(task.held_out(5), task.held_out(5)))
+
+
+def test_training_on_a_repetitive_text_lowers_the_loss_and_logs_every_step():
+    task = CharTask(TEXT, seq_len=16)
+    torch.manual_seed(0)
+    model = TransformerLM(TransformerConfig.mistral(vocab_size=task.vocab_size, d_model=32, n_layers=1, n_heads=4))
+    log = train_steps(model, task, 60, batch_size=8, lr=1e-2, warmup_steps=5, progress=False)
+    assert len(log.losses) == len(log.grad_norms) == 60 and not log.diverged
+    assert log.held_out_loss < log.losses[0] - 1.0
+
+
+def test_ablation_configs_change_only_the_residual_wiring():
+    base = TransformerConfig.classic(n_layers=3)
+    variants = ablation_configs(base)
+    assert variants["post-norm"] == base.with_(norm_placement="post")
+    assert variants["no residual"] == base.with_(residual=False)
+    assert variants["pre-norm"] == base
+
+
+def test_throughput_reports_positive_tokens_per_second_for_each_model():
+    models = {name: TransformerLM(TransformerConfig.mistral(vocab_size=20, d_model=16, n_layers=1, n_heads=2,
+                                                            attention_path=name)) for name in ("fast", "explicit")}
+    rates = throughput(models, 20, batch_size=2, seq_len=8, repeats=3, warmup=1)
+    assert set(rates) == {"fast", "explicit"} and all(r > 0 for r in rates.values())
