@@ -60,8 +60,10 @@ PROJECTS: tuple[Project, ...] = (
     # Part 2: transformers and pretraining
     Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 0.85, 4.0,
             "both measured on 2 CPU cores, no GPU"),
-    Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "planned"),
-    Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "planned"),
+    Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "available", 1.7,
+            10.0, "quick measured on 2 CPU cores shared with other jobs; full estimated"),
+    Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 2.8, 60.0,
+            "quick measured on 2 CPU cores shared with another job; full estimated"),
     Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "planned"),
     Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "planned"),
     Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "planned"),
