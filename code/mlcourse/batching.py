@@ -1,0 +1,178 @@
+"""From token ids to training batches: packing for pretraining, padding + masks for fine-tuning.
+
+Two ways to feed variable-length documents to a causal language model:
+
+- **Packing** (pretraining): concatenate the documents into one stream of ids, each followed by ``<eos>``
+  (and optionally preceded by ``<bos>``), then cut (B, T) windows anywhere in it. No padding is wasted; the
+  model learns from ``<eos>`` where one document ends and the next begins. ``x = stream[i : i + T]`` and
+  ``y = stream[i + 1 : i + T + 1]``: the label of position t is the token at t + 1.
+- **Padding** (fine-tuning): keep each example whole, pad it to the batch's longest (or a fixed length),
+  return ``attention_mask`` (1 real, 0 pad) and ``labels`` already shifted by one, with ``IGNORE_INDEX``
+  (-100) wherever there is nothing to learn: padding, the last real token (nothing follows it) and,
+  optionally, the prompt. ``F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)``
+  then averages over answer tokens only.
+
+Labels here are shifted already: ``labels[b, t]`` is the target for ``logits[b, t]``. (A ``transformers``
+model's ``labels=`` argument shifts internally; give it ``input_ids`` with padding set to -100 instead.)
+
+Every function takes an optional ``vocab_size`` (the model's embedding rows) and fails with a clear message
+when an id does not fit: the tokenizer/embedding size mismatch, otherwise an obscure index error on CPU or a
+device-side assert on a GPU.
+
+What it does not do: tokenise (``mlcourse.tokenizers``), shuffle documents, or left-pad for generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index
+
+
+def check_ids(ids: Sequence[int] | torch.Tensor, vocab_size: int | None, where: str = "token ids") -> None:
+    """Raise a clear error if an id is negative or >= ``vocab_size`` (None: no check)."""
+    if vocab_size is None:
+        return
+    values = torch.as_tensor(ids, dtype=torch.long)
+    if values.numel() == 0:
+        return
+    top, bottom = int(values.max()), int(values.min())
+    if top >= vocab_size:
+        raise ValueError(f"{where} contain id {top}, but the model's embedding has vocab_size={vocab_size} rows "
+                         f"(ids 0..{vocab_size - 1}). The tokenizer has at least {top + 1} tokens: build the model "
+                         "with vocab_size=tokenizer.vocab_size (special tokens included).")
+    if bottom < 0:
+        raise ValueError(f"{where} contain the negative id {bottom}; ids must be in 0..{vocab_size - 1}")
+
+
+def pack_documents(documents: Iterable[Sequence[int]], eos_id: int, bos_id: int | None = None,
+                   vocab_size: int | None = None) -> torch.Tensor:  # fmt: skip
+    """One stream of ids, shape (N,): ``[bos] doc_1 eos [bos] doc_2 eos ...`` (``bos`` only if given)."""
+    stream: list[int] = []
+    for doc in documents:
+        if bos_id is not None:
+            stream.append(bos_id)
+        stream.extend(int(i) for i in doc)
+        stream.append(eos_id)
+    packed = torch.tensor(stream, dtype=torch.long)
+    check_ids(packed, vocab_size, "packed documents")
+    return packed
+
+
+def _check_window(stream: torch.Tensor, block_size: int) -> None:
+    if stream.ndim != 1:
+        raise ValueError(f"stream must be 1-D (N,), got shape {tuple(stream.shape)}; flatten it or pack documents")
+    if block_size < 1 or stream.numel() < block_size + 1:
+        raise ValueError(f"a window needs block_size + 1 = {block_size + 1} ids (inputs and their next token); "
+                         f"the stream has {stream.numel()}: use a smaller block_size or more text")
+
+
+def random_windows(stream: torch.Tensor, batch_size: int, block_size: int,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``batch_size`` windows at random offsets: ``x``, ``y`` both (B, T) with ``y[:, t] = x[:, t + 1]``
+    inside the stream (``y`` runs one token past ``x``)."""
+    _check_window(stream, block_size)
+    starts = torch.randint(0, stream.numel() - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = starts[:, None] + torch.arange(block_size)  # (B, T)
+    return stream[offsets], stream[offsets + 1]
+
+
+def sequential_windows(stream: torch.Tensor, batch_size: int, block_size: int, drop_last: bool = False
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Non-overlapping windows in order (an evaluation pass over the stream sees every token once):
+    yields ``(x, y)`` of shape (b, T) with b = ``batch_size`` (the last batch smaller unless ``drop_last``)."""
+    _check_window(stream, block_size)
+    num_windows = (stream.numel() - 1) // block_size
+    x_all = stream[: num_windows * block_size].view(num_windows, block_size)  # (W, T)
+    y_all = stream[1 : num_windows * block_size + 1].view(num_windows, block_size)  # (W, T)
+    for start in range(0, num_windows, batch_size):
+        if drop_last and start + batch_size > num_windows:
+            break
+        yield x_all[start : start + batch_size], y_all[start : start + batch_size]
+
+
+def stream_packed_batches(documents: Iterable[Sequence[int]], batch_size: int, block_size: int, eos_id: int,
+                          bos_id: int | None = None, vocab_size: int | None = None
+                          ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Packing without holding the corpus in memory: read documents lazily, keep a buffer of ids, yield
+    ``(x, y)`` of shape (B, T) as soon as B * T + 1 ids are buffered. Consecutive batches continue the stream
+    (the last target of one batch is the first input of the next); the incomplete tail is dropped."""
+    need = batch_size * block_size
+    buffer: list[int] = []
+    for doc in documents:
+        piece = ([bos_id] if bos_id is not None else []) + [int(i) for i in doc] + [eos_id]
+        check_ids(piece, vocab_size, "document ids")
+        buffer.extend(piece)
+        while len(buffer) >= need + 1:
+            chunk = torch.tensor(buffer[: need + 1], dtype=torch.long)  # (B*T + 1,)
+            yield chunk[:-1].view(batch_size, block_size), chunk[1:].view(batch_size, block_size)
+            del buffer[:need]  # keep the last id: it is the first input of the next batch
+
+
+@dataclass
+class PaddedBatch:
+    """``input_ids``, ``attention_mask``, ``labels``: all (B, T). ``labels`` shifted by one, -100 = ignored."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def to(self, device: torch.device | str) -> PaddedBatch:
+        return PaddedBatch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, prompt_lengths: Sequence[int] | None = None,
+              pad_to: int | None = None, bos_id: int | None = None, eos_id: int | None = None,
+              vocab_size: int | None = None) -> PaddedBatch:  # fmt: skip
+    """Right-pad ``sequences`` into a ``PaddedBatch``.
+
+    ``bos_id``/``eos_id``: prepended/appended to every sequence when given (``eos`` teaches the model to stop).
+    ``prompt_lengths[b]``: how many leading ids of sequence b (after the ``bos`` is added) are the prompt;
+    the model is not trained to predict them (their labels are -100); the first answer token is kept.
+    ``pad_to``: a fixed length T (error if a sequence is longer); default: the longest sequence.
+    """
+    if not sequences:
+        raise ValueError("pad_batch needs at least one sequence")
+    if prompt_lengths is not None and len(prompt_lengths) != len(sequences):
+        raise ValueError(f"got {len(prompt_lengths)} prompt_lengths for {len(sequences)} sequences")
+    full = [([bos_id] if bos_id is not None else []) + [int(i) for i in s] + ([eos_id] if eos_id is not None else [])
+            for s in sequences]  # fmt: skip
+    longest = max(len(s) for s in full)
+    length = longest if pad_to is None else pad_to
+    if longest > length:
+        raise ValueError(f"a sequence has {longest} ids but pad_to={pad_to}; raise pad_to or truncate the data")
+    if longest == 0:
+        raise ValueError("every sequence is empty: nothing to pad or learn from")
+    batch = len(full)
+    input_ids = torch.full((batch, length), pad_id, dtype=torch.long)  # (B, T)
+    attention_mask = torch.zeros(batch, length, dtype=torch.long)  # (B, T)
+    labels = torch.full((batch, length), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+    for b, ids in enumerate(full):
+        n = len(ids)
+        input_ids[b, :n] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[b, :n] = 1
+        labels[b, : n - 1] = input_ids[b, 1:n]  # the target of position t is the token at t + 1
+        if prompt_lengths is not None:
+            prompt = int(prompt_lengths[b])
+            if not 0 <= prompt <= n:
+                raise ValueError(f"prompt_lengths[{b}]={prompt} is outside 0..{n} (the sequence's length)")
+            labels[b, : max(prompt - 1, 0)] = IGNORE_INDEX  # targets that are still prompt tokens
+    check_ids(input_ids, vocab_size, "padded batch ids (padding included)")
+    return PaddedBatch(input_ids, attention_mask, labels)
+
+
+def iter_padded_batches(examples: Iterable[Sequence[int]], batch_size: int, pad_id: int,
+                        **pad_options: object) -> Iterator[PaddedBatch]:  # fmt: skip
+    """Group ``examples`` lazily into batches of ``batch_size`` and pad each (``pad_batch`` options apply;
+    prompt lengths are not supported here: call ``pad_batch`` directly for prompt masking)."""
+    group: list[Sequence[int]] = []
+    for example in examples:
+        group.append(example)
+        if len(group) == batch_size:
+            yield pad_batch(group, pad_id, **pad_options)  # type: ignore[arg-type]
+            group = []
+    if group:
+        yield pad_batch(group, pad_id, **pad_options)  # type: ignore[arg-type]
