@@ -83,21 +83,24 @@ def negative_sampling_sgd_step(
 
     The loss of one pair is ``-log s(u_o . v) - sum_k log s(-u_k . v)``; with ``g_j = s(u_j . v) - y_j``
     (y = 1 for the true context, 0 for a negative) its gradients are ``dL/dv = sum_j g_j u_j`` and
-    ``dL/du_j = g_j v``. ``index_add_`` adds them into the rows that the batch touched, and only those, as
+    ``dL/du_j = g_j v``. ``scatter_add_`` adds them into the rows that the batch touched, and only those, as
     word2vec does: no (V, d) gradient, no optimizer state, about twice as fast as autograd + Adam on a CPU.
     ``tests/test_embeddings.py`` checks these gradients against autograd. Returns the batch's mean loss.
     """
     targets = torch.cat([contexts.unsqueeze(1), negatives], dim=1)  # (B, 1+K): true context first
-    v = model.center.weight[centers]  # (B, d)
-    u = model.context.weight[targets]  # (B, 1+K, d)
-    scores = torch.einsum("bjd,bd->bj", u, v)  # (B, 1+K)
+    B, d = len(centers), model.center.weight.shape[1]
+    # index_select, elementwise products and scatter_add_ rather than fancy indexing, einsum and index_add_:
+    # the same arithmetic, measured 2x faster on one CPU thread (einsum turns into B tiny matrix products).
+    v = model.center.weight.index_select(0, centers)  # (B, d)
+    u = model.context.weight.index_select(0, targets.reshape(-1)).view(B, -1, d)  # (B, 1+K, d)
+    scores = (u * v.unsqueeze(1)).sum(-1)  # (B, 1+K)
     labels = torch.zeros_like(scores)
     labels[:, 0] = 1.0
     g = torch.sigmoid(scores) - labels  # (B, 1+K) dL/dscore
-    grad_v = torch.einsum("bj,bjd->bd", g, u)  # (B, d)
-    grad_u = g.unsqueeze(-1) * v.unsqueeze(1)  # (B, 1+K, d)
-    model.center.weight.index_add_(0, centers, grad_v, alpha=-lr)
-    model.context.weight.index_add_(0, targets.reshape(-1), grad_u.reshape(-1, v.shape[1]), alpha=-lr)
+    step_v = (g.unsqueeze(-1) * u).sum(1).mul_(-lr)  # (B, d): -lr * dL/dv
+    step_u = (g.unsqueeze(-1) * v.unsqueeze(1)).mul_(-lr).view(-1, d)  # (B*(1+K), d): -lr * dL/du_j
+    model.center.weight.scatter_add_(0, centers.unsqueeze(1).expand(-1, d), step_v)
+    model.context.weight.scatter_add_(0, targets.reshape(-1, 1).expand(-1, d), step_u)
     sign = 1.0 - 2.0 * (1.0 - labels)  # +1 for the context, -1 for negatives
     return -F.logsigmoid(scores * sign).sum(-1).mean().item()
 
@@ -170,7 +173,7 @@ def train_skipgram(
         total_steps = total_steps or n_batches * config.epochs
         # stdout, not stderr: the book build treats stderr in a notebook's outputs as a warning
         bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False,
-                   file=sys.stdout)
+                   mininterval=2.0, ncols=90, file=sys.stdout)
         for b in bar:
             sl = slice(b * config.batch_size, (b + 1) * config.batch_size)
             c, o = centers_t[sl].to(device), contexts_t[sl].to(device)  # (B,), (B,)
