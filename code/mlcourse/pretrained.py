@@ -24,6 +24,8 @@ are comparable), or download anything.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -54,8 +56,8 @@ BASE_SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "vocab_size": 4096,
         "model": dict(d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, max_seq_len=128),
-        "train": dict(steps=400, batch_size=16, seq_len=128, lr=3e-3, min_lr=3e-4, warmup_steps=20,
-                      eval_every=100, eval_batches=8, checkpoint_every=100, sample_tokens=60),
+        "train": dict(steps=260, batch_size=16, seq_len=128, lr=3e-3, min_lr=3e-4, warmup_steps=20,
+                      eval_every=65, eval_batches=8, checkpoint_every=65, sample_tokens=48),
     },
     "full": {
         "vocab_size": 4096,
@@ -124,8 +126,9 @@ def _export_hf(model: TransformerLM, tokenizer: BPETokenizer, target: Path) -> N
     from mlcourse.tokenizers.hf_export import export
 
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".hf-"))
-    hf_export.save_pretrained(model, staging)
-    export(tokenizer, staging)
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' "Writing model shards" bar, not an error
+        hf_export.save_pretrained(model, staging)
+        export(tokenizer, staging)
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging, target)
