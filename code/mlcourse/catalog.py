@@ -64,9 +64,11 @@ PROJECTS: tuple[Project, ...] = (
             10.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
     Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 2.75, 60.0,
             "quick measured on 2 CPU cores, no GPU; full estimated"),
-    Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "planned"),
+    Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "available", 1.35, 60.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated"),
     Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "planned"),
-    Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "planned"),
+    Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "available", 2.7, 240.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)"),
     Project("15", "p15_pretrained_vs_random", "Pretrained vs random initialisation", 2, "planned"),
     # Part 3: instruction tuning and analysis
     Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "planned"),
