@@ -60,7 +60,7 @@ PROJECTS: tuple[Project, ...] = (
     # Part 2: transformers and pretraining
     Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 0.85, 4.0,
             "both measured on 2 CPU cores, no GPU"),
-    Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "available", 1.35,
+    Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "available", 1.5,
             10.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
     Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 2.75, 60.0,
             "quick measured on 2 CPU cores, no GPU; full estimated"),
