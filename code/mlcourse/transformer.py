@@ -173,6 +173,13 @@ class TransformerLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """input_ids: (B, T) integers in [0, vocab_size) -> logits (B, T, vocab_size)."""
+        return self.lm_head(self.hidden_states(input_ids))  # (B, T, d_model) -> (B, T, vocab_size)
+
+    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids: (B, T) -> the final-normed residual stream (B, T, d_model), what the LM head reads.
+
+        A classification head (chapter 15) reads these vectors instead of the next-token logits.
+        """
         c = self.config
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}; add .unsqueeze(0).")
@@ -188,7 +195,7 @@ class TransformerLM(nn.Module):
         rope = self.rotary(positions) if self.rotary is not None else None  # (cos, sin), each (T, d_head)
         for layer in self.layers:
             x = layer(x, rope)  # (B, T, d_model)
-        return self.lm_head(self.norm(x))  # (B, T, d_model) -> (B, T, vocab_size)
+        return self.norm(x)  # (B, T, d_model)
 
     def loss(self, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy; targets (B, T) are usually input_ids shifted left by one."""
