@@ -37,6 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mlcourse import checkpoint as ckpt
+from mlcourse.batching import random_windows
 from mlcourse.device import autocast_dtype, pick_device
 from mlcourse.generation import sample_texts
 from mlcourse.lr_schedule import build_adamw, lr_at
@@ -111,9 +112,13 @@ class TrainResult:
 
 
 def sample_windows(ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> torch.Tensor:
-    """(batch_size, seq_len + 1) random windows of the 1-D ``ids``: inputs are [:, :-1], targets [:, 1:]."""
-    starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)  # (B,)
-    return ids[starts[:, None] + torch.arange(seq_len + 1)]  # (B, T + 1)
+    """(batch_size, seq_len + 1) random windows of the 1-D ``ids``: inputs are [:, :-1], targets [:, 1:].
+
+    The same draws as chapter 13's :func:`mlcourse.batching.random_windows`, kept as one (B, T + 1) tensor so a
+    batch moves to the device in one copy.
+    """
+    x, y = random_windows(ids, batch_size, seq_len, generator)  # (B, T) each, y = x shifted by one
+    return torch.cat([x, y[:, -1:]], dim=1)  # (B, T + 1)
 
 
 def clip_gradients(model: nn.Module, max_norm: float | None) -> float:
