@@ -17,6 +17,7 @@ The projections are named and shaped like Hugging Face's ``MistralAttention``, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -81,6 +82,9 @@ class GroupedQueryAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, num_kv_heads * self.d_head, bias=bias)
         self.o_proj = nn.Linear(num_heads * self.d_head, d_model, bias=bias)
         self.last_attn_weights: torch.Tensor | None = None  # (B, H, T, T), kept by the explicit path only
+        # Explicit path only: a function (B, H, T, T) -> (B, H, T, T) that replaces the weights before they
+        # average v (chapter 13.5's interventions set it through mlcourse.analysis.attention.edit_attention).
+        self.edit_weights: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """x: (B, T, d_model) -> (B, T, d_model). ``rope``: (cos, sin), each (T, d_head), or ``None``."""
@@ -98,6 +102,9 @@ class GroupedQueryAttention(nn.Module):
             mask = sliding_window_mask(T, self.window, device=x.device)  # (T, T)
             k, v = repeat_kv(k, self.groups), repeat_kv(v, self.groups)  # (B, H, T, d_head)
             out, self.last_attn_weights = scaled_dot_product_attention(q, k, v, mask, scale=self.scale)
+            if self.edit_weights is not None:  # analysis hook (chapter 13.5): a new pattern, then it averages v
+                self.last_attn_weights = self.edit_weights(self.last_attn_weights)  # (B, H, T, T) -> same
+                out = self.last_attn_weights @ v  # (B, H, T, d_head)
         elif self.window is None or self.window >= T:
             # is_causal lets the kernel skip the upper triangle; enable_gqa shares k, v without copying them.
             out = F.scaled_dot_product_attention(
