@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from mlcourse.attention import attention_entropy as row_entropy
 from mlcourse.batching import random_windows
 from mlcourse.transformer import TransformerLM
 
@@ -77,9 +78,9 @@ def attention_maps(model: TransformerLM, input_ids: torch.Tensor | list[int]) ->
 
 
 def attention_entropy(attn_weights: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of every row, H_i = -sum_j a_ij log a_ij (0 log 0 = 0): (..., T_q, T_k) -> (..., T_q)."""
-    p = attn_weights.double()
-    entropy = -(p * torch.where(p > 0, p.log(), torch.zeros_like(p))).sum(-1)
+    """Chapter 12.1's :func:`mlcourse.attention.attention_entropy` (nats per row, 0 log 0 = 0), computed in float64
+    and never negative, so a one-hot row reads 0.0 rather than -0.0: (..., T_q, T_k) -> (..., T_q)."""
+    entropy = row_entropy(attn_weights.double())
     return (entropy.clamp_min(0.0) + 0.0).to(attn_weights.dtype)  # + 0.0 turns -0.0 into 0.0
 
 

@@ -33,7 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlcourse.analysis.classifier import SequenceClassifier
+from mlcourse.batching import pad_batch
 from mlcourse.data.shakespeare import LineRecord, build_corpus, split_works
+from mlcourse.training import evaluate
 from mlcourse.transformer import TransformerLM
 
 # One held-out play per genre: the label of a passage is its play's genre.
@@ -147,11 +149,8 @@ class ClassificationTask:
 
     def make_batch_of(self, passages: Sequence[Passage]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Right-padded ids (B, T), lengths (B,), labels (B,)."""
-        lengths = torch.tensor([len(p.ids) for p in passages])
-        input_ids = torch.full((len(passages), int(lengths.max())), self.pad_id, dtype=torch.long)
-        for b, p in enumerate(passages):
-            input_ids[b, :len(p.ids)] = torch.tensor(p.ids)
-        return input_ids, lengths, torch.tensor([p.label for p in passages])
+        padded = pad_batch([p.ids for p in passages], self.pad_id)  # chapter 13's padding
+        return padded.input_ids, padded.attention_mask.sum(1), torch.tensor([p.label for p in passages])
 
     def make_batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, ...]:
         return self.make_batch_of([self.train[i] for i in indices])
@@ -207,10 +206,8 @@ class LanguageModelingTask:
     def train_loss(self, model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
         return model.loss(batch[:, :-1], batch[:, 1:])
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        windows = self.eval_windows.to(next(model.parameters()).device)  # (N, T + 1)
-        loss = float(model.loss(windows[:, :-1], windows[:, 1:]))
+        loss = evaluate(model, self.eval_windows, batch_size=len(self.eval_windows))  # nats per token
         return {"loss": loss, "bpb": loss / math.log(2) / self.bytes_per_token}
 
 

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from mlcourse.analysis.classifier import SequenceClassifier, set_trainable
 from mlcourse.lr_schedule import lr_at, parameter_groups
+from mlcourse.training import clip_gradients, evaluate
 from mlcourse.transformer import TransformerLM
 
 ARMS = ("pretrained", "random")
@@ -125,12 +126,7 @@ def fresh_backbone(base: TransformerLM, arm: str, seed: int) -> TransformerLM:
 def lm_probe_loss(model: nn.Module, windows: torch.Tensor) -> float:
     """The backbone's next-token loss (nats per token) on fixed windows (N, T + 1), with its own ``lm_head``."""
     lm = model.backbone if isinstance(model, SequenceClassifier) else model
-    was_training = lm.training
-    lm.eval()
-    windows = windows.to(next(lm.parameters()).device)  # (N, T + 1)
-    loss = float(lm.loss(windows[:, :-1], windows[:, 1:]))
-    lm.train(was_training)
-    return loss
+    return evaluate(lm, windows, batch_size=len(windows))  # one batch, eval mode, the mode restored after
 
 
 def _evaluation_rows(task: Any, model: nn.Module, key: dict[str, Any], step: int, batch_size: int,
@@ -189,7 +185,7 @@ def run_transfer(task: Any, base: TransformerLM, sizes: Sequence[int], seeds: Se
             loss = task.train_loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.grad_clip)
+            clip_gradients(model, c.grad_clip)  # frozen parameters have no gradient and are left out
             optimizer.step()
         rows += _evaluation_rows(task, model, key, steps, c.batch_size, lm_probe)
         model.eval()
