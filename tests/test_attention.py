@@ -1,4 +1,4 @@
-"""Tests of mlcourse.attention: shapes, masks, gradients, and agreement with PyTorch's own attention."""
+"""Tests of mlcourse.model.attention: shapes, masks, gradients, and agreement with PyTorch's own attention."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from mlcourse.attention import MultiHeadAttention, attention_entropy, causal_mask, scaled_dot_product_attention
+from mlcourse.model.attention import MultiHeadAttention, attention_entropy, causal_mask, scaled_dot_product_attention
 from torch import nn
 
 

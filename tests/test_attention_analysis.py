@@ -10,7 +10,7 @@ import pytest
 import torch
 from mlcourse.analysis import attention as aa
 from mlcourse.analysis import head_detectors as hd
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 L, H, T, V = 2, 4, 10, 50
 

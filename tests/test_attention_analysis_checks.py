@@ -1,11 +1,11 @@
-"""Tests of mlcourse.checks.attention_analysis: each chapter 13.5 check passes a right answer, reports an untouched
+"""Tests of mlcourse.checks.p13_5_attention_visualization: each chapter 13.5 check passes a right answer, reports an untouched
 stub as not attempted, and names the typical mistake of a wrong one."""
 
 from __future__ import annotations
 
 import torch
 from mlcourse.analysis.attention import ablate_heads, lm_loss
-from mlcourse.checks import attention_analysis as cc
+from mlcourse.checks import p13_5_attention_visualization as cc
 
 
 def stub(*args, **kwargs):

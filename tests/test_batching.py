@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from mlcourse.batching import (
+from mlcourse.training.batching import (
     IGNORE_INDEX,
     check_ids,
     iter_padded_batches,

@@ -17,7 +17,7 @@ from mlcourse.data import load_corpus
 from mlcourse.tokenizers import BPETokenizer, count_pretokens, train_merges
 from mlcourse.tokenizers.bpe import GPT2_PATTERN, render, unrender
 from mlcourse.tokenizers.bpe_train import merge_pair
-from mlcourse.tokenizers.hf_export import check_export, export, to_transformers
+from mlcourse.tokenizers.hf_tokenizer import check_export, export, to_transformers
 from transformers import AutoTokenizer
 
 TRICKY = "naïve café — 日本語 🎭👑  \t\n\n  x  y\u00a0z\u2003w 1234 ١٢٣ e\u0301 it's I'LL we'VE Ⅻ ﬁ 𝔘 \r\n"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from mlcourse import checkpoint as ckpt
-from mlcourse.lr_schedule import build_adamw
-from mlcourse.training import TrainConfig, lm_loss, sample_windows, train
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.training import checkpoint as ckpt
+from mlcourse.training.lr_schedule import build_adamw
+from mlcourse.training.loop import TrainConfig, lm_loss, sample_windows, train
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 from safetensors.torch import load_file
 
 VOCAB = 40
@@ -163,8 +163,8 @@ def test_a_corrupt_checkpoint_gives_a_clear_error_and_resume_falls_back(tmp_path
 CHILD = textwrap.dedent(
     """
     import json, sys, time, torch
-    from mlcourse.training import TrainConfig, train
-    from mlcourse.transformer import TransformerConfig, TransformerLM
+    from mlcourse.training.loop import TrainConfig, train
+    from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
     class SlowLM(TransformerLM):  # same numbers, slower steps: leaves time to kill the run mid-way
         def forward(self, ids):

@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-from mlcourse.attention import attention_entropy, causal_mask, scaled_dot_product_attention
+from mlcourse.model.attention import attention_entropy, causal_mask, scaled_dot_product_attention
 from mlcourse.checks import CheckFailed, expect_close, run_check
-from mlcourse.checks import attention as checks
+from mlcourse.checks import p12_1_attention as checks
 from mlcourse.checks.core import Verdict
-from mlcourse.toy_tasks import pattern_match
+from mlcourse.labs.toy_tasks import pattern_match
 
 
 def stub(*args, **kwargs):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from mlcourse.embeddings import (
+from mlcourse.embeddings.skipgram import (
     SkipGram, SkipGramConfig, full_softmax_loss, negative_sampling_loss, negative_sampling_sgd_step, train_skipgram,
 )
-from mlcourse.skipgram_data import Vocab, keep_probabilities, noise_distribution, skipgram_pairs, tokenize_words
-from mlcourse.word_vectors import (
+from mlcourse.embeddings.skipgram_data import Vocab, keep_probabilities, noise_distribution, skipgram_pairs, tokenize_words
+from mlcourse.embeddings.word_vectors import (
     analogy, analogy_questions, evaluate_analogies, nearest_neighbours, neighbour_overlap, pca_2d, unit_rows,
 )
 
@@ -175,7 +175,7 @@ def test_neighbours_overlap_and_pca_shapes():
 
 
 def test_exercise_checks_pass_the_references_and_flag_stubs_and_mistakes():
-    from mlcourse.checks import embeddings as ch
+    from mlcourse.checks import p12_25_embeddings as ch
 
     assert ch.check_cbow_loss(ch.reference_cbow_loss, verbose=False)
     assert ch.check_char_ngrams(ch.reference_char_ngrams, verbose=False)

@@ -8,12 +8,12 @@ import pytest
 import torch
 import yaml
 
-from mlcourse import paths
-from mlcourse.book.build import derived_config
-from mlcourse.device import describe_device, pick_device, seed_everything
-from mlcourse.plots import show_chart
-from mlcourse.profiles import resolve_profile
-from mlcourse.results import load_results, run_dir_for, save_results
+from mlcourse.course import paths
+from mlcourse.course.book_build import derived_config
+from mlcourse.course.device import describe_device, pick_device, seed_everything
+from mlcourse.course.plots import show_chart
+from mlcourse.course.profiles import resolve_profile
+from mlcourse.course.results import load_results, run_dir_for, save_results
 
 SETTINGS = {"quick": {"steps": 10, "width": 8}, "full": {"steps": 1000, "width": 64}}
 

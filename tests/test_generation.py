@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from mlcourse.generation import filter_logits, generate
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.model.generation import filter_logits, generate
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 VOCAB = 50
 

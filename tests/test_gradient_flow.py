@@ -1,4 +1,4 @@
-"""Tests of mlcourse.gradient_flow: the table's shape, and the exponential (RNN) vs 1/T (attention) behaviour."""
+"""Tests of mlcourse.labs.gradient_flow: the table's shape, and the exponential (RNN) vs 1/T (attention) behaviour."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from mlcourse.gradient_flow import (
+from mlcourse.labs.gradient_flow import (
     SelfAttentionLayer,
     build_sequence_model,
     first_position_summary,

@@ -1,10 +1,10 @@
-"""Tests of mlcourse.lm_ablation: the character task's windows, the short training loop and the throughput timer."""
+"""Tests of mlcourse.labs.lm_ablation: the character task's windows, the short training loop and the throughput timer."""
 
 from __future__ import annotations
 
 import torch
-from mlcourse.lm_ablation import CharTask, ablation_configs, throughput, train_steps
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.labs.lm_ablation import CharTask, ablation_configs, throughput, train_steps
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 TEXT = "to be or not to be, that is the question. " * 40
 

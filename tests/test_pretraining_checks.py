@@ -1,4 +1,4 @@
-"""Tests of mlcourse.checks.pretraining: the chapter 14 schedule check passes the reference, reports an untouched
+"""Tests of mlcourse.checks.p14_pretraining: the chapter 14 schedule check passes the reference, reports an untouched
 stub as not attempted, and names the typical mistakes (a warm-up from 0, a cosine to 0, progress counted from
 step 0, a division by zero without warm-up)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from mlcourse.checks import pretraining as pchecks
+from mlcourse.checks import p14_pretraining as pchecks
 
 
 def stub(*args, **kwargs):

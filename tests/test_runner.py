@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from mlcourse.__main__ import main
-from mlcourse.catalog import PROJECTS, available, find
-from mlcourse.runner import RunnerError, parse_value, validate
+from mlcourse.course.catalog import PROJECTS, available, find
+from mlcourse.course.runner import RunnerError, parse_value, validate
 
 STEM = available()[0].stem
 PLANNED = next(p.stem for p in PROJECTS if p.status == "planned")

@@ -1,4 +1,4 @@
-"""Tests of mlcourse.checks.tokenization: the chapter 13 exercise checks pass the references, report an
+"""Tests of mlcourse.checks.p13_tokenization: the chapter 13 exercise checks pass the references, report an
 untouched stub as not attempted, and name the typical mistakes (ties, overlapping runs, rank order, the
 special tokens in vocab_size, characters instead of bytes)."""
 
@@ -8,7 +8,7 @@ import itertools
 from collections import Counter
 
 import pytest
-from mlcourse.checks import tokenization as tchecks
+from mlcourse.checks import p13_tokenization as tchecks
 from mlcourse.tokenizers import BPETokenizer
 from mlcourse.tokenizers.bpe_train import merge_pair
 

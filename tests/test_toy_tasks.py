@@ -1,4 +1,4 @@
-"""Tests of mlcourse.toy_tasks: generators correct by construction and deterministic, the model, the loop,
+"""Tests of mlcourse.labs.toy_tasks: generators correct by construction and deterministic, the model, the loop,
 and the leaking-mask signature the chapter relies on (loss below the ln(V) floor)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-from mlcourse.attention import causal_mask
-from mlcourse.toy_tasks import (
+from mlcourse.model.attention import causal_mask
+from mlcourse.labs.toy_tasks import (
     IGNORE_INDEX,
     TinyAttentionModel,
     copy_batch,

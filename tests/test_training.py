@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-from mlcourse import checkpoint as ckpt
-from mlcourse.lr_schedule import lr_at, parameter_groups
-from mlcourse.step_profile import profile_step_phases
-from mlcourse.training import TrainConfig, TrainingDiverged, clip_gradients, lm_loss, train
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.training import checkpoint as ckpt
+from mlcourse.training.lr_schedule import lr_at, parameter_groups
+from mlcourse.labs.step_profile import profile_step_phases
+from mlcourse.training.loop import TrainConfig, TrainingDiverged, clip_gradients, lm_loss, train
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 VOCAB = 16
 MODEL = dict(vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=4, max_seq_len=64)

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mlcourse.analysis import downstream_tasks as dt
-from mlcourse.analysis.classifier import SequenceClassifier, set_trainable
-from mlcourse.analysis.transfer import (TransferConfig, data_efficiency_table, fresh_backbone, meeting_size,
+from mlcourse.finetune import downstream_tasks as dt
+from mlcourse.finetune.classifier import SequenceClassifier, set_trainable
+from mlcourse.finetune.transfer import (TransferConfig, data_efficiency_table, fresh_backbone, meeting_size,
                                         paired_gain, run_transfer, steps_to_reach)
 from mlcourse.data.shakespeare import LineRecord
-from mlcourse.transformer import TransformerConfig, TransformerLM
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 WORDS = {"much_ado_about_nothing": "merry jest wit", "henry_iv_part_1": "king war crown",
          "romeo_and_juliet": "death love tomb", "hamlet": "the a and"}  # fmt: skip

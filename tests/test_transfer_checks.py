@@ -1,12 +1,12 @@
-"""Tests of mlcourse.checks.transfer: the chapter 15 checks pass the reference answers, report an untouched stub
+"""Tests of mlcourse.checks.p15_pretrained_vs_random: the chapter 15 checks pass the reference answers, report an untouched stub
 as not attempted, and name the typical mistakes (a flipped sign, every step instead of the last, the population
 std, a head-only freeze that forgets to freeze, a last-layer freeze that forgets the final norm)."""
 
 from __future__ import annotations
 
-from mlcourse.analysis.classifier import set_trainable
-from mlcourse.analysis.transfer import paired_gain
-from mlcourse.checks import transfer as tchecks
+from mlcourse.finetune.classifier import set_trainable
+from mlcourse.finetune.transfer import paired_gain
+from mlcourse.checks import p15_pretrained_vs_random as tchecks
 
 
 def stub(*args, **kwargs):

@@ -1,4 +1,4 @@
-"""Tests of the decoder-only transformer (mlcourse.transformer and its parts): shapes, causality, positions,
+"""Tests of the decoder-only transformer (mlcourse.model.transformer and its parts): shapes, causality, positions,
 RoPE, grouped-query attention, the two attention paths, training sanity, parameter formulas, bad input."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from mlcourse.attention import MultiHeadAttention
-from mlcourse.gqa_attention import GroupedQueryAttention, repeat_kv
-from mlcourse.model_size import MISTRAL_7B, flops_per_token, parameter_breakdown, parameter_count
-from mlcourse.transformer import TransformerConfig, TransformerLM, count_parameters
-from mlcourse.transformer_parts import (
+from mlcourse.model.attention import MultiHeadAttention
+from mlcourse.model.gqa_attention import GroupedQueryAttention, repeat_kv
+from mlcourse.model.size import MISTRAL_7B, flops_per_token, parameter_breakdown, parameter_count
+from mlcourse.model.transformer import TransformerConfig, TransformerLM, count_parameters
+from mlcourse.model.parts import (
     FeedForward,
     RMSNorm,
     RotaryEmbedding,

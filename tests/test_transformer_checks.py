@@ -1,4 +1,4 @@
-"""Tests of mlcourse.checks.transformer: the chapter 12 exercise checks pass the library's own functions,
+"""Tests of mlcourse.checks.p12_transformer: the chapter 12 exercise checks pass the library's own functions,
 report an untouched stub as not attempted, and name the typical mistakes."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ def stub(*args, **kwargs):
 
 
 def test_transformer_checks_pass_the_references_and_name_typical_mistakes(capsys):
-    from mlcourse.checks import transformer as tchecks
-    from mlcourse.model_size import parameter_count
-    from mlcourse.transformer_parts import RMSNorm, RotaryEmbedding, apply_rope
+    from mlcourse.checks import p12_transformer as tchecks
+    from mlcourse.model.size import parameter_count
+    from mlcourse.model.parts import RMSNorm, RotaryEmbedding, apply_rope
 
     def rms(x, weight, eps):
         norm = RMSNorm(x.shape[-1], eps)

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlcourse.catalog import PROJECTS
-from mlcourse.profiles import PROFILES
+from mlcourse.course.catalog import PROJECTS
+from mlcourse.course.profiles import PROFILES
 
 
 def _minutes(value: float | None) -> str:
@@ -33,7 +33,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mlcourse.runner import RunnerError, run_chapter, validate
+    from mlcourse.course.runner import RunnerError, run_chapter, validate
 
     try:
         request = validate(args.chapter, args.profile, args.param or [])
@@ -57,7 +57,7 @@ def cmd_data(_: argparse.Namespace) -> int:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from mlcourse.book.build import build_book
+    from mlcourse.course.book_build import build_book
 
     return build_book(execute=args.execute)
 

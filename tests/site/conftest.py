@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcourse.paths import repo_root
+from mlcourse.course.paths import repo_root
 
 
 def _find(env_name: str, *names: str) -> str:

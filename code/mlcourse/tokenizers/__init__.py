@@ -4,7 +4,7 @@
 - ``bpe`` (+ ``bpe_train``): byte-level BPE from scratch: GPT-2 regex, fast incremental training, encoding
   with merge ranks and a cache, special tokens, readable JSON save/load.
 - ``sentencepiece_tok``: SentencePiece BPE and unigram behind the same small interface.
-- ``hf_export``: our BPE as a ``transformers.PreTrainedTokenizerFast`` (imported on demand: it loads
+- ``hf_tokenizer``: our BPE as a ``transformers.PreTrainedTokenizerFast`` (imported on demand: it loads
   ``transformers``).
 
 Typical use::

@@ -11,7 +11,7 @@ vocabulary becomes its UTF-8 bytes ``<0x..>``, so nothing is ``<unk>``), no text
 ``<pad>`` 3). SentencePiece reads training text as one sentence per line, so newlines are never inside a
 piece and encode as the byte ``<0x0A>``.
 
-What it does not do: export to Hugging Face (``hf_export.py`` is for our BPE), or stream huge corpora.
+What it does not do: export to Hugging Face (``hf_tokenizer.py`` is for our BPE), or stream huge corpora.
 """
 
 from __future__ import annotations

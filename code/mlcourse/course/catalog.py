@@ -1,0 +1,102 @@
+"""The course's table of projects: number, file stem, title, part, status and expected run times.
+
+One list, used by the runner (``python -m mlcourse list`` / ``run``) and by the tests that check that every
+available chapter has its exercises, solutions and table-of-contents entries. The README and the intro page
+show the same table in prose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcourse.course.paths import repo_root
+
+
+@dataclass(frozen=True)
+class Project:
+    """One project of the syllabus.
+
+    ``number`` is the syllabus number as a string ("12.1"); ``stem`` names the chapter, exercise and solution
+    notebooks (``chapters/<part>/<stem>.ipynb``, ``exercises/<stem>.ipynb``, ``solutions/<stem>.ipynb``).
+    ``quick_minutes`` / ``full_minutes`` are measured or estimated run times, with ``times_note`` saying which.
+    """
+
+    number: str
+    stem: str
+    title: str
+    part: int
+    status: str  # "available" or "planned"
+    quick_minutes: float | None = None
+    full_minutes: float | None = None
+    times_note: str = ""
+
+    @property
+    def chapter_path(self) -> Path:
+        return repo_root() / "chapters" / f"part{self.part}" / f"{self.stem}.ipynb"
+
+    @property
+    def exercises_path(self) -> Path:
+        return repo_root() / "exercises" / f"{self.stem}.ipynb"
+
+    @property
+    def solutions_path(self) -> Path:
+        return repo_root() / "solutions" / f"{self.stem}.ipynb"
+
+
+PROJECTS: tuple[Project, ...] = (
+    # Part 1: classical ML foundations
+    Project("1", "p01_linear_regression", "Linear regression and gradient descent from scratch", 1, "planned"),
+    Project("2", "p02_logistic_regression", "Logistic regression and the cross-entropy loss", 1, "planned"),
+    Project("3", "p03_softmax_regression", "Multi-class classification with softmax regression", 1, "planned"),
+    Project("4", "p04_regularization", "Regularisation: L2, L1 and early stopping", 1, "planned"),
+    Project("5", "p05_decision_trees", "Decision trees", 1, "planned"),
+    Project("6", "p06_random_forests", "Random forests and bagging", 1, "planned"),
+    Project("7", "p07_svm_and_metrics", "Support vector machines and classification metrics", 1, "planned"),
+    Project("8", "p08_cross_validation", "Validation strategies and cross-validation", 1, "planned"),
+    Project("9", "p09_model_selection", "Model selection and hyperparameter search", 1, "planned"),
+    Project("10", "p10_feature_pipelines", "Features and preprocessing pipelines", 1, "planned"),
+    Project("11", "p11_end_to_end", "An end-to-end ML project", 1, "planned"),
+    # Part 2: transformers and pretraining
+    Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 0.85, 4.0,
+            "both measured on 2 CPU cores, no GPU"),
+    Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "available", 1.5,
+            10.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
+    Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 2.75, 60.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated"),
+    Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "available", 1.35, 60.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated"),
+    Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "available", 0.6,
+            5.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
+    Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "available", 2.7, 240.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)"),
+    Project("15", "p15_pretrained_vs_random", "Pretrained vs random initialisation", 2, "available", 1.7, 240.0,
+            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)"),
+    # Part 3: instruction tuning and analysis
+    Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "planned"),
+    Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "planned"),
+)
+
+
+def available() -> list[Project]:
+    """The projects whose chapter exists in this checkout."""
+    return [p for p in PROJECTS if p.status == "available"]
+
+
+def find(name: str) -> Project:
+    """Look a project up by stem (``p12_1_attention``) or number (``12.1``).
+
+    Raises ``KeyError`` listing the available chapters when ``name`` is unknown or only planned.
+    """
+    for project in PROJECTS:
+        if name in (project.stem, project.number):
+            if project.status != "available":
+                raise KeyError(
+                    f"Chapter {name!r} ({project.title}) is planned but not written yet. "
+                    f"Available chapters: {', '.join(p.stem for p in available())}."
+                )
+            return project
+    raise KeyError(
+        f"Unknown chapter {name!r}. Available chapters: {', '.join(p.stem for p in available())} "
+        f"(by stem or number, e.g. {available()[0].number})."
+    )

@@ -1,0 +1,49 @@
+"""Where the course keeps things on disk: the repository root, downloaded data and executed runs.
+
+The library is installed in editable mode from ``code/``, so the repository root is two levels above this
+file. ``MLCOURSE_ROOT`` overrides it (useful when the package is installed elsewhere). Nothing here creates
+files; callers create the folders they write into.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_MARKER = "_toc.yml"  # only the course's root has this file
+
+
+def repo_root() -> Path:
+    """The course's root folder (the one holding ``_toc.yml``).
+
+    Order: ``$MLCOURSE_ROOT``; the checkout this package was installed from; the current directory or one of
+    its parents. Raises ``FileNotFoundError`` saying what to set when none of them is a course checkout.
+    """
+    env = os.environ.get("MLCOURSE_ROOT")
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not (root / _MARKER).exists():
+            raise FileNotFoundError(f"MLCOURSE_ROOT={env} has no {_MARKER}; point it at the course's root folder.")
+        return root
+    here = Path(__file__).resolve().parents[2]  # code/mlcourse/course/paths.py -> repository root
+    if (here / _MARKER).exists():
+        return here
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / _MARKER).exists():
+            return folder
+    raise FileNotFoundError(
+        "Cannot find the course's root folder (the one with _toc.yml). Run from inside the checkout or set "
+        "MLCOURSE_ROOT=/path/to/the/course."
+    )
+
+
+def data_dir() -> Path:
+    """``<root>/data``: downloaded and prepared data (git-ignored). ``$MLCOURSE_DATA`` overrides it."""
+    env = os.environ.get("MLCOURSE_DATA")
+    return Path(env).expanduser().resolve() if env else repo_root() / "data"
+
+
+def runs_dir() -> Path:
+    """``<root>/runs``: artifacts of executed chapter runs, ``runs/<chapter>/<profile>/`` (git-ignored)."""
+    env = os.environ.get("MLCOURSE_RUNS")
+    return Path(env).expanduser().resolve() if env else repo_root() / "runs"

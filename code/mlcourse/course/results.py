@@ -1,0 +1,55 @@
+"""Where a chapter run keeps its artifacts, and how a chapter finds the results of another profile's run.
+
+A chapter executed by the runner (``python -m mlcourse run``) or by the book build writes what it measured to
+``runs/<stem>/<profile>/`` (figures, ``results.json``). When a reader has done the hours-long ``full`` run, the
+quick chapter can show those numbers too: :func:`load_results` returns them, or ``None`` when that run does not
+exist. JSON only (never pickle): a results file is data a reader can open and diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlcourse.course.paths import runs_dir
+from mlcourse.course.profiles import PROFILES
+
+RESULTS_FILE = "results.json"
+
+
+def run_dir_for(stem: str, profile: str, run_dir: str | os.PathLike | None = None) -> Path:
+    """The folder for this chapter run (created): ``run_dir`` if given, else ``runs/<stem>/<profile>/``."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
+    folder = Path(run_dir) if run_dir else runs_dir() / stem / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_results(folder: Path, results: dict[str, Any]) -> Path:
+    """Write ``results`` as ``folder/results.json`` atomically (a killed write never leaves half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / RESULTS_FILE
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True, default=float)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a results file is meant to be read and shared
+    os.replace(tmp, target)
+    return target
+
+
+def load_results(stem: str, profile: str) -> dict[str, Any] | None:
+    """The ``results.json`` of ``runs/<stem>/<profile>/``, or ``None`` when that run has not been done.
+
+    Raises ``ValueError`` naming the file when it exists but is not valid JSON (delete it and re-run).
+    """
+    path = runs_dir() / stem / profile / RESULTS_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the {profile} profile.") from err

@@ -1,0 +1,125 @@
+"""Sampling text from a language model, one token at a time: greedy, temperature, top-k and top-p (nucleus).
+
+At each step the model reads the last ``max_context`` tokens, its logits for the next token are divided by the
+temperature (T < 1 sharpens the distribution, T > 1 flattens it, T = 0 means "take the argmax"), optionally
+truncated to the ``top_k`` most likely tokens and/or to the smallest set whose probability reaches ``top_p``,
+renormalised, and one token is drawn from a ``torch.Generator`` (so a seeded sample is repeatable).
+
+What it deliberately does not do: a key-value cache. Every new token re-runs the model over the whole (cropped)
+context, O(T^2) work per token instead of O(T); for the course's models and a few hundred tokens that is well
+under a second, and it keeps the model's forward pass the only code path. No beam search, no repetition
+penalty, no stop strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def _check_arguments(prompt_ids: torch.Tensor, vocab_size: int | None, max_new_tokens: int, temperature: float,
+                     top_k: int | None, top_p: float | None) -> None:
+    if prompt_ids.dim() != 2 or prompt_ids.shape[1] == 0:
+        raise ValueError(f"prompt_ids must be (B, T) with T >= 1, got shape {tuple(prompt_ids.shape)}; "
+                         "add .unsqueeze(0) to a single prompt.")
+    if prompt_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"prompt_ids must hold integer token ids, got dtype {prompt_ids.dtype}.")
+    if vocab_size is not None and (prompt_ids.min() < 0 or prompt_ids.max() >= vocab_size):
+        raise ValueError(f"prompt ids must lie in [0, {vocab_size}), got min {int(prompt_ids.min())}, "
+                         f"max {int(prompt_ids.max())}; encode with the model's own tokenizer.")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}.")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}.")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}.")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}.")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k and outside the top-p nucleus. logits: (B, V) -> (B, V)."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest logit of each row
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # Drop a token when the tokens *before* it already reach top_p; the most likely token always stays.
+        drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    max_context: int | None = None,
+) -> torch.Tensor:
+    """Continue each prompt by ``max_new_tokens`` tokens.
+
+    Args:
+        model: maps ids (B, T) to logits (B, T, V), e.g. :class:`~mlcourse.model.transformer.TransformerLM`.
+        prompt_ids: (B, T) or (T,) token ids on any device (moved to the model's).
+        max_new_tokens: how many tokens to append.
+        temperature: 0 = greedy (argmax; ``top_k``/``top_p`` are then irrelevant); else logits / temperature.
+        top_k, top_p: keep only the k most likely tokens / the smallest set with probability >= p.
+        generator: the source of randomness (a CPU generator works for a model on a GPU too).
+        max_context: how many of the latest tokens the model reads; default ``model.config.max_seq_len``.
+            A model with absolute positions cannot read more than its table; a RoPE model could, but it was
+            trained on windows of at most that length and the cost without a cache grows quadratically.
+
+    Returns (B, T + max_new_tokens) ids: the prompt followed by the new tokens. (T,) in gives (T + n,) out.
+    """
+    single = prompt_ids.dim() == 1
+    ids = prompt_ids.unsqueeze(0) if single else prompt_ids
+    config = getattr(model, "config", None)
+    _check_arguments(ids, getattr(config, "vocab_size", None), max_new_tokens, temperature, top_k, top_p)
+    limit = getattr(config, "max_seq_len", None)
+    if max_context is None:
+        max_context = limit
+    elif limit is not None and getattr(config, "positions", None) in ("learned", "sinusoidal") and max_context > limit:
+        raise ValueError(f"max_context={max_context} exceeds the model's position table ({limit}); use <= {limit}.")
+    device = next(model.parameters()).device
+    ids = ids.to(device=device, dtype=torch.long)
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(max_new_tokens):
+            context = ids if max_context is None else ids[:, -max_context:]  # (B, <= max_context)
+            logits = model(context)[:, -1, :].float()  # (B, V): only the last position predicts the next token
+            if temperature == 0:
+                next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                probs = filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)  # (B, V)
+                if generator is not None and generator.device != probs.device:
+                    probs = probs.to(generator.device)
+                next_id = torch.multinomial(probs, 1, generator=generator).to(device)  # (B, 1)
+            ids = torch.cat([ids, next_id], dim=1)  # (B, T + 1)
+    finally:
+        model.train(was_training)
+    return ids[0] if single else ids
+
+
+def sample_texts(model: nn.Module, prompts: Sequence[str], encode: Callable[[str], Sequence[int]],
+                 decode: Callable[[Sequence[int]], str], max_new_tokens: int, *, temperature: float = 0.8,
+                 top_k: int | None = 40, top_p: float | None = None, seed: int = 0) -> list[str]:
+    """Prompt text in, prompt + continuation text out, one per prompt; prompt i draws from ``seed + i``."""
+    texts = []
+    for i, prompt in enumerate(prompts):
+        prompt_ids = torch.as_tensor(list(encode(prompt)), dtype=torch.long)  # (T,)
+        out = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                       generator=torch.Generator().manual_seed(seed + i))
+        texts.append(decode(out.tolist()))
+    return texts
