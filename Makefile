@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 NOTEBOOKS := chapters exercises solutions
+# Tests and notebooks run two at a time (pytest-xdist, one worker per core; nbval gives a whole notebook to one
+# worker); each gets one torch thread so that the two do not fight over the cores. Chapters that share the base
+# model train it once (a file lock in mlcourse.training.base_model), and likewise the course's tokenizer.
+WORKERS ?= 2
 
 .PHONY: book test venv data notebooks test-lib test-notebooks test-book test-site clean
 
@@ -24,10 +28,11 @@ data: venv                              ## fetch + verify + parse the Shakespear
 	$(PY) -m mlcourse data
 
 test-lib: venv                          ## pytest: library, data, runner
-	$(PY) -m pytest tests --ignore=tests/site -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests --ignore=tests/site -q -n $(WORKERS)
 
-test-notebooks: venv                    ## nbval: every notebook runs top to bottom with its defaults
-	$(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider
+test-notebooks: venv                    ## nbval: every notebook runs top to bottom with its defaults, in parallel
+	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider \
+		-n $(WORKERS) --dist loadfile -p mlcourse.course.notebook_timing
 
 test-book: venv                         ## the book renders the stored outputs with zero warnings
 	$(PY) -m mlcourse book --execute off
@@ -35,11 +40,10 @@ test-book: venv                         ## the book renders the stored outputs w
 test-site: venv                         ## headless Chromium over the built site, with no network
 	$(PY) -m pytest tests/site -q
 
-notebooks: venv                         ## re-execute every notebook in place (quick profile) before committing
-	for nb in $$(find $(NOTEBOOKS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*'); do \
-		echo "executing $$nb"; \
-		$(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; \
-	done
+notebooks: venv                         ## re-execute every notebook in place (quick profile), two at a time
+	find $(NOTEBOOKS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | \
+		OMP_NUM_THREADS=1 xargs -P $(WORKERS) -I{} sh -c 'echo "executing {}"; \
+		$(VENV)/bin/jupyter execute --inplace --timeout=900 {} 2>/dev/null || { echo "FAILED: {}"; exit 255; }'
 
 clean:
 	rm -rf _build

@@ -57,7 +57,7 @@ def test_the_path_is_restored_even_when_the_forward_fails(model):
 
 def test_entropy_of_a_one_hot_row_is_zero_and_of_a_uniform_row_is_log_n():
     rows = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
-    torch.testing.assert_close(aa.attention_entropy(rows), torch.tensor([0.0, math.log(4)]))
+    torch.testing.assert_close(aa.entropy_nats(rows), torch.tensor([0.0, math.log(4)]))
 
 
 def test_normalised_entropy_is_one_for_the_uniform_causal_head_and_nan_at_row_0():
@@ -95,11 +95,23 @@ def test_ablating_a_head_changes_only_that_heads_slice_of_the_o_proj_input(model
 
 def test_ablation_table_ranks_every_head_and_the_intact_model_is_unchanged(model, ids):
     x, y = ids[:, :-1], ids[:, 1:]
-    base = aa.lm_loss(model, x, y)
+    base = aa.heldout_loss(model, x, y)
     table = aa.head_ablation_table(model, x, y)
     assert len(table) == L * H and table["rank"].tolist() == list(range(1, L * H + 1))
     assert table["delta_loss"].is_monotonic_decreasing and table.attrs["base_loss"] == base
-    assert aa.lm_loss(model, x, y) == base
+    assert aa.heldout_loss(model, x, y) == base
+
+
+def test_heldout_loss_is_the_training_loops_evaluate_on_the_same_windows(model, ids):
+    from mlcourse.training.loop import evaluate
+
+    x, y = ids[:, :-1], ids[:, 1:]
+    assert aa.heldout_loss(model, x, y, batch_size=2) == evaluate(model, ids, batch_size=2)
+    with torch.no_grad():
+        by_hand = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    assert aa.heldout_loss(model, x, y, batch_size=len(x)) == pytest.approx(by_hand, rel=1e-6)
+    with pytest.raises(ValueError, match="shifted left by one"):
+        aa.heldout_loss(model, x, x)
 
 
 def test_bad_heads_and_modes_raise_clear_errors(model):

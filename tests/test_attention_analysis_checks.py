@@ -4,7 +4,7 @@ stub as not attempted, and names the typical mistake of a wrong one."""
 from __future__ import annotations
 
 import torch
-from mlcourse.analysis.attention import ablate_heads, lm_loss
+from mlcourse.analysis.attention import ablate_heads, heldout_loss
 from mlcourse.checks import p13_5_attention_visualization as cc
 
 
@@ -23,7 +23,7 @@ def test_the_reference_pruning_curve_passes_and_starts_at_the_intact_loss():
     assert cc.check_pruning_curve(cc.reference_pruning_curve)
     model, table, x, y = cc._tiny_problem()
     curve = cc.reference_pruning_curve(model, table, x, y)
-    assert len(curve) == len(table) + 1 and curve[0] == lm_loss(model, x, y)
+    assert len(curve) == len(table) + 1 and curve[0] == heldout_loss(model, x, y)
 
 
 def test_pruning_most_important_first_is_named():
@@ -36,10 +36,10 @@ def test_pruning_most_important_first_is_named():
 def test_pruning_one_head_at_a_time_is_named():
     def wrong(model, table, x, y):
         order = table.sort_values("rank", ascending=False)
-        curve = [lm_loss(model, x, y)]
+        curve = [heldout_loss(model, x, y)]
         for layer, head in zip(order["layer"], order["head"]):
             with ablate_heads(model, [(int(layer), int(head))]):
-                curve.append(lm_loss(model, x, y))
+                curve.append(heldout_loss(model, x, y))
         return curve
     verdict = cc.check_pruning_curve(wrong)
     assert not verdict and "together" in verdict.detail

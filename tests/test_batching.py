@@ -26,7 +26,7 @@ def test_packing_puts_eos_after_and_optional_bos_before_each_document():
 
 def test_random_windows_have_shape_b_t_and_labels_shifted_by_one():
     stream = torch.arange(100)
-    x, y = random_windows(stream, batch_size=4, block_size=16, generator=torch.Generator().manual_seed(0))
+    x, y = random_windows(stream, batch_size=4, seq_len=16, generator=torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (4, 16)
     assert torch.equal(y, x + 1)  # in an arange stream the next token is the value plus one
     assert int(y.max()) <= 99
@@ -41,17 +41,17 @@ def test_random_windows_are_reproducible_with_a_seeded_generator():
 
 def test_sequential_windows_cover_the_stream_once_without_overlap():
     stream = torch.arange(50)
-    batches = list(sequential_windows(stream, batch_size=2, block_size=8))
+    batches = list(sequential_windows(stream, batch_size=2, seq_len=8))
     xs = torch.cat([x for x, _ in batches])
     assert [tuple(x.shape) for x, _ in batches] == [(2, 8), (2, 8), (2, 8)]
     assert xs.flatten().tolist() == list(range(48))
     assert all(torch.equal(y, x + 1) for x, y in batches)
-    assert len(list(sequential_windows(torch.arange(41), batch_size=3, block_size=8, drop_last=True))) == 1
+    assert len(list(sequential_windows(torch.arange(41), batch_size=3, seq_len=8, drop_last=True))) == 1
 
 
 def test_streaming_packer_continues_the_stream_across_batches():
     documents = ([i] * 5 for i in range(1, 8))  # a generator: read lazily
-    batches = list(stream_packed_batches(documents, batch_size=2, block_size=4, eos_id=EOS))
+    batches = list(stream_packed_batches(documents, batch_size=2, seq_len=4, eos_id=EOS))
     stream = pack_documents([[i] * 5 for i in range(1, 8)], eos_id=EOS)
     assert len(batches) == (len(stream) - 1) // 8
     for n, (x, y) in enumerate(batches):
@@ -112,7 +112,7 @@ def test_ids_beyond_the_embedding_raise_a_clear_error_naming_both_sizes():
 
 
 def test_bad_shapes_and_sizes_raise_clear_errors():
-    with pytest.raises(ValueError, match="block_size \\+ 1 = 11"):
+    with pytest.raises(ValueError, match="seq_len \\+ 1 = 11"):
         random_windows(torch.arange(10), 2, 10)
     with pytest.raises(ValueError, match="must be 1-D"):
         next(sequential_windows(torch.zeros(2, 50, dtype=torch.long), 1, 4))

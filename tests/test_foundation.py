@@ -10,9 +10,9 @@ import yaml
 
 from mlcourse.course import paths
 from mlcourse.course.book_build import derived_config
-from mlcourse.course.device import describe_device, pick_device, seed_everything
+from mlcourse.course.device import describe_device, pick_device, resolve_device, seed_everything
 from mlcourse.course.plots import show_chart
-from mlcourse.course.profiles import resolve_profile
+from mlcourse.course.profiles import check_profile, resolve_profile
 from mlcourse.course.results import load_results, run_dir_for, save_results
 
 SETTINGS = {"quick": {"steps": 10, "width": 8}, "full": {"steps": 1000, "width": 64}}
@@ -55,6 +55,28 @@ def test_seeding_makes_draws_repeatable():
         seed_everything(-1)
 
 
+def test_resolve_device_passes_a_torch_device_through_and_resolves_names_once():
+    cpu = torch.device("cpu")
+    assert resolve_device(cpu) is cpu
+    assert resolve_device("auto") == pick_device("auto") and resolve_device("cpu") == cpu
+    with pytest.raises(ValueError, match="choose one of auto, cuda, mps, cpu"):
+        resolve_device("gpu")
+
+
+def test_one_profile_check_behind_every_function_that_takes_a_profile(monkeypatch, tmp_path):
+    from mlcourse.training.base_model import base_dir
+
+    monkeypatch.setenv("MLCOURSE_RUNS", str(tmp_path))
+    assert check_profile("full") == "full"
+    message = "Unknown profile 'medium'; valid profiles are quick, full."
+    for call in (lambda: check_profile("medium"), lambda: resolve_profile("medium", SETTINGS),
+                 lambda: run_dir_for("p00_demo", "medium"), lambda: run_dir_for("p00_demo", "medium", tmp_path),
+                 lambda: base_dir("medium")):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
 def test_profile_overrides_replace_only_given_values():
     assert resolve_profile("quick", SETTINGS, {"steps": None, "width": 16}) == {"steps": 10, "width": 16}
     assert resolve_profile("full", SETTINGS) == {"steps": 1000, "width": 64}
@@ -75,7 +97,7 @@ def test_results_round_trip_and_missing_run(monkeypatch, tmp_path):
     folder = run_dir_for("p00_demo", "full")
     save_results(folder, {"loss": 0.25, "curve": [1.0, 0.5]})
     assert load_results("p00_demo", "full") == {"loss": 0.25, "curve": [1.0, 0.5]}
-    assert not list(folder.glob(".results-*")), "the temporary file of the atomic write was left behind"
+    assert [p.name for p in folder.iterdir()] == ["results.json"], "the atomic write left a temporary file"
 
 
 def test_corrupt_results_file_is_named_in_the_error(monkeypatch, tmp_path):

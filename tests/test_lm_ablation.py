@@ -17,6 +17,16 @@ def test_targets_are_the_inputs_shifted_left_by_one():
     assert "".join(task.chars) == "".join(sorted(set(TEXT)))
 
 
+def test_windows_come_from_the_shared_sampler_with_the_draws_the_task_always_made():
+    task = CharTask(TEXT, seq_len=12)
+    g_task, g_old = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(3):
+        x, y = task.windows(task.train_ids, 6, g_task)
+        starts = torch.randint(0, len(task.train_ids) - 12 - 1, (6,), generator=g_old)  # the task's own former draw
+        chunk = task.train_ids[starts[:, None] + torch.arange(13)]
+        assert torch.equal(x, chunk[:, :-1]) and torch.equal(y, chunk[:, 1:])
+
+
 def test_held_out_windows_are_the_same_on_every_call():
     task = CharTask(TEXT, seq_len=8)
     assert all(torch.equal(a, b) for a, b in zip(task.held_out(5), task.held_out(5)))

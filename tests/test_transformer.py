@@ -174,6 +174,19 @@ def test_two_layer_model_overfits_two_samples_within_100_steps(kind):
     assert loss.item() < 0.5, f"failed to overfit two samples: loss={loss.item():.3f}"
 
 
+def test_the_model_and_the_training_loop_share_one_loss():
+    from mlcourse.model.transformer import next_token_loss
+    from mlcourse.training.loop import lm_loss
+
+    model, window = model_of(tiny("mistral")), tokens(3, 11, seed=4)
+    x, y = window[:, :-1], window[:, 1:]
+    expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten())  # mean over all B * T tokens
+    assert torch.equal(model.loss(x, y), expected) and torch.equal(lm_loss(model, window, None), expected)
+    low = model(x).to(torch.bfloat16)
+    assert next_token_loss(low, y).dtype == torch.float32  # bf16 logits are scored in float32
+    assert next_token_loss(model(x).double(), y).dtype == torch.float64  # float64 is kept
+
+
 @pytest.mark.parametrize("config", ALL_VARIANTS)
 def test_every_parameter_receives_a_finite_nonzero_gradient(config):
     model = model_of(config)

@@ -1,6 +1,7 @@
 """Command line of the course: ``python -m mlcourse {list,run,data,book}``.
 
-- ``list``: the chapters, their profiles and expected run times.
+- ``list [--modules]``: the chapters, their profiles and expected run times; with ``--modules``, the library
+  modules each chapter teaches (where to find a chapter's code).
 - ``run <chapter> --profile quick|full [-p name value ...]``: execute a chapter into ``runs/<stem>/<profile>/``.
 - ``data``: fetch, verify and parse the Shakespeare corpus (idempotent; nothing is downloaded twice).
 - ``book [--execute cache|off]``: build the site into ``_build/html`` with warnings as errors.
@@ -20,7 +21,9 @@ def _minutes(value: float | None) -> str:
     return "-" if value is None else (f"{value:.0f} min" if value >= 1 else f"{value * 60:.0f} s")
 
 
-def cmd_list(_: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.modules:
+        return list_modules()
     print(f"{'project':<8} {'chapter':<32} {'status':<10} {'quick':>8} {'full':>8}  title")
     for p in PROJECTS:
         print(f"{p.number:<8} {p.stem:<32} {p.status:<10} {_minutes(p.quick_minutes):>8} "
@@ -29,6 +32,24 @@ def cmd_list(_: argparse.Namespace) -> int:
             print(f"{'':<52}({p.times_note})")
     print(f"\nprofiles: {', '.join(PROFILES)}  (quick: at most 3 min on 2 CPU cores; full: the real run)")
     print("run one:  python -m mlcourse run <chapter> --profile full [-p name value ...]")
+    return 0
+
+
+def list_modules() -> int:
+    """Each chapter with the library modules it teaches, their files and sizes."""
+    import mlcourse
+
+    code = Path(mlcourse.__file__).parent
+    for p in PROJECTS:
+        if not p.modules:
+            continue
+        print(f"{p.number:<6} {p.stem}  ({p.title})")
+        for module in p.modules:
+            path = code / (module.replace(".", "/") + ".py")
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            print(f"       mlcourse.{module:<34} code/mlcourse/{path.relative_to(code)}  ({lines} lines)")
+    print("\nEvery chapter also uses mlcourse.course (ChapterRun, plots, device); its exercises are checked by "
+          "mlcourse.checks.<chapter stem>.")
     return 0
 
 
@@ -65,7 +86,9 @@ def cmd_book(args: argparse.Namespace) -> int:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlcourse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the chapters, their profiles and run times").set_defaults(func=cmd_list)
+    listing = sub.add_parser("list", help="list the chapters, their profiles and run times")
+    listing.add_argument("--modules", action="store_true", help="the library modules each chapter teaches")
+    listing.set_defaults(func=cmd_list)
     run = sub.add_parser("run", help="execute a chapter with papermill into runs/<chapter>/<profile>/")
     run.add_argument("chapter", help="chapter stem (p12_1_attention) or project number (12.1)")
     # No argparse `choices` here: runner.validate gives one message format for every bad input.

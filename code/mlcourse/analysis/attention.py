@@ -5,12 +5,14 @@ What it does, for any :class:`mlcourse.model.transformer.TransformerLM` (chapter
     switched back afterwards, even on error) returning all layers' and heads' weights (B, L, H, T, T) and the
     logits. With grouped-query attention two query heads share one key/value head, yet each query head has its
     own queries, so each of the H heads has its own pattern.
-  * :func:`attention_entropy` in nats per query row, and :func:`normalised_entropy`, the same divided by the
-    causal maximum log(i + 1) (row i sees i + 1 keys), so a head is compared with what the mask alone allows.
+  * :func:`entropy_nats`, the entropy of each query row in nats (chapter 12.1's ``attention_entropy``, exact and
+    never -0.0), and :func:`normalised_entropy`, the same divided by the causal maximum log(i + 1) (row i sees
+    i + 1 keys), so a head is compared with what the mask alone allows.
   * :func:`attention_rollout` (Abnar and Zuidema, 2020): head-averaged maps mixed with the identity for the
     residual path, renormalised, multiplied across layers.
   * :func:`ablate_heads`: a context manager that zeros (or mean-replaces) chosen heads' outputs where they
-    enter ``o_proj``; :func:`head_ablation_table` ranks every head by the held-out loss increase it causes.
+    enter ``o_proj``; :func:`head_ablation_table` ranks every head by the increase it causes in
+    :func:`heldout_loss`, the loss on fixed :func:`heldout_windows` (the training loop's ``evaluate``).
   * :func:`edit_attention`: a context manager that replaces one head's pattern by a function of it before it
     averages the values (an intervention); :func:`knock_out_key` is one such function.
 
@@ -31,6 +33,7 @@ import torch.nn.functional as F
 
 from mlcourse.model.attention import attention_entropy as row_entropy
 from mlcourse.training.batching import random_windows
+from mlcourse.training.loop import evaluate
 from mlcourse.model.transformer import TransformerLM
 
 Head = tuple[int, int]  # (layer, head), both counted from 0
@@ -77,9 +80,10 @@ def attention_maps(model: TransformerLM, input_ids: torch.Tensor | list[int]) ->
     return AttentionMaps(weights.cpu(), logits.cpu())
 
 
-def attention_entropy(attn_weights: torch.Tensor) -> torch.Tensor:
-    """Chapter 12.1's :func:`mlcourse.model.attention.attention_entropy` (nats per row, 0 log 0 = 0), computed in float64
-    and never negative, so a one-hot row reads 0.0 rather than -0.0: (..., T_q, T_k) -> (..., T_q)."""
+def entropy_nats(attn_weights: torch.Tensor) -> torch.Tensor:
+    """The entropy in nats of each attention row, (..., T_q, T_k) -> (..., T_q): chapter 12.1's
+    :func:`mlcourse.model.attention.attention_entropy` (0 log 0 = 0) computed in float64 and never negative, so a
+    one-hot row reads 0.0 rather than -0.0. The result has the weights' dtype."""
     entropy = row_entropy(attn_weights.double())
     return (entropy.clamp_min(0.0) + 0.0).to(attn_weights.dtype)  # + 0.0 turns -0.0 into 0.0
 
@@ -94,7 +98,7 @@ def normalised_entropy(attn_weights: torch.Tensor) -> torch.Tensor:
     if attn_weights.shape[-2] != T:
         raise ValueError(f"causal self-attention weights are square (T, T), got {tuple(attn_weights.shape[-2:])}.")
     ceiling = torch.log(torch.arange(1, T + 1, dtype=torch.float64))  # (T,): log(i + 1)
-    return (attention_entropy(attn_weights).double() / ceiling).to(attn_weights.dtype)  # row 0: 0 / 0 = NaN
+    return (entropy_nats(attn_weights).double() / ceiling).to(attn_weights.dtype)  # row 0: 0 / 0 = NaN
 
 
 def uniform_causal(T: int) -> torch.Tensor:
@@ -201,29 +205,26 @@ def heldout_windows(val_ids: torch.Tensor, n_windows: int, seq_len: int, seed: i
     return random_windows(val_ids, n_windows, seq_len, generator=torch.Generator().manual_seed(seed))
 
 
-@torch.no_grad()
-def lm_loss(model: TransformerLM, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 16) -> float:
-    """Mean next-token cross-entropy (nats per token) of ``model`` on (N, T) ``inputs`` and ``targets``."""
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    for start in range(0, len(inputs), batch_size):
-        x, y = inputs[start:start + batch_size].to(device), targets[start:start + batch_size].to(device)
-        logits = model(x)  # (b, T, vocab)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
-        count += y.numel()
-    return total / count
+def heldout_loss(model: TransformerLM, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 16) -> float:
+    """Mean next-token loss (nats per token) of ``model`` on the (N, T) windows ``inputs`` and their ``targets``
+    (``inputs`` shifted by one, as :func:`heldout_windows` returns them), measured by the training loop's
+    :func:`~mlcourse.training.loop.evaluate`: eval mode, no gradients, ``batch_size`` windows at a time."""
+    if inputs.shape != targets.shape or not torch.equal(inputs[:, 1:], targets[:, :-1]):
+        raise ValueError("targets must be inputs shifted left by one token, both (N, T), as heldout_windows gives.")
+    windows = torch.cat([inputs, targets[:, -1:]], dim=1)  # (N, T + 1): each window and its next token
+    return evaluate(model, windows, batch_size)
 
 
 def head_ablation_table(model: TransformerLM, inputs: torch.Tensor, targets: torch.Tensor,
                         mode: str = "zero") -> pd.DataFrame:  # fmt: skip
     """Ablate every head alone; one row per head: layer, head, loss, delta_loss (nats/token), rank (1 = most
     important), sorted by rank. The intact model's loss is in ``frame.attrs["base_loss"]``."""
-    base = lm_loss(model, inputs, targets)
+    base = heldout_loss(model, inputs, targets)
     rows = []
     for layer in range(model.config.n_layers):
         for head in range(model.config.n_heads):
             with ablate_heads(model, [(layer, head)], mode=mode):
-                loss = lm_loss(model, inputs, targets)
+                loss = heldout_loss(model, inputs, targets)
             rows.append({"layer": layer, "head": head, "loss": loss, "delta_loss": loss - base})
     table = pd.DataFrame(rows).sort_values("delta_loss", ascending=False, ignore_index=True)
     table["rank"] = range(1, len(table) + 1)

@@ -18,6 +18,8 @@ of weight on "the previous token" there).
 
 What it does not do: decide a threshold for "is a head of this type" (the chapter reads scores against
 baselines), or search for head types it has no detector for.
+
+Taught in chapter 13.5 (Attention visualisation and analysis).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import torch
 from mlcourse.analysis.attention import (
     ablate_heads,
     head_ablation_table,
-    lm_loss,
+    heldout_loss,
     uniform_causal,
 )
 from mlcourse.checks.core import Verdict, expect, expect_close, run_check
@@ -39,7 +39,7 @@ def reference_pruning_curve(model: TransformerLM, ablation_table: pd.DataFrame, 
     curve = []
     for k in range(len(heads) + 1):
         with ablate_heads(model, heads[:k], mode=mode):
-            curve.append(lm_loss(model, inputs, targets))
+            curve.append(heldout_loss(model, inputs, targets))
     return curve
 
 

@@ -7,6 +7,8 @@
 
 The mode is applied by writing ``_build/_config.<mode>.yml``, a copy of ``_config.yml`` with only
 ``execute.execute_notebooks`` changed, so ``_config.yml`` stays the single source of the configuration.
+
+Serves every chapter: ``make book`` and CI build the whole site with it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ class Project:
     ``number`` is the syllabus number as a string ("12.1"); ``stem`` names the chapter, exercise and solution
     notebooks (``chapters/<part>/<stem>.ipynb``, ``exercises/<stem>.ipynb``, ``solutions/<stem>.ipynb``).
     ``quick_minutes`` / ``full_minutes`` are measured or estimated run times, with ``times_note`` saying which.
+    ``modules`` answers "where is this chapter's code?": the modules it teaches, relative to ``mlcourse``.
     """
 
     number: str
@@ -30,6 +31,7 @@ class Project:
     quick_minutes: float | None = None
     full_minutes: float | None = None
     times_note: str = ""
+    modules: tuple[str, ...] = ()  # the library modules this chapter teaches (shows and runs), under mlcourse.
 
     @property
     def chapter_path(self) -> Path:
@@ -59,19 +61,26 @@ PROJECTS: tuple[Project, ...] = (
     Project("11", "p11_end_to_end", "An end-to-end ML project", 1, "planned"),
     # Part 2: transformers and pretraining
     Project("12.1", "p12_1_attention", "Attention mechanisms", 2, "available", 0.85, 4.0,
-            "both measured on 2 CPU cores, no GPU"),
+            "both measured on 2 CPU cores, no GPU",
+            modules=("model.attention", "labs.toy_tasks", "labs.gradient_flow")),
     Project("12.25", "p12_25_embeddings", "Embeddings and representation learning (with 12.5)", 2, "available", 1.5,
-            10.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
+            10.0, "quick measured on 2 CPU cores, no GPU; full estimated",
+            modules=("embeddings.skipgram_data", "embeddings.skipgram", "embeddings.word_vectors")),
     Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 2.75, 60.0,
-            "quick measured on 2 CPU cores, no GPU; full estimated"),
+            "quick measured on 2 CPU cores, no GPU; full estimated",
+            modules=("model.parts", "model.gqa_attention", "model.transformer", "model.size", "model.hf_mistral", "labs.lm_ablation")),
     Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "available", 1.35, 60.0,
-            "quick measured on 2 CPU cores, no GPU; full estimated"),
+            "quick measured on 2 CPU cores, no GPU; full estimated",
+            modules=("data.fetch", "data.parsing", "data.shakespeare", "tokenizers.simple", "tokenizers.bpe_train", "tokenizers.bpe", "tokenizers.sentencepiece_tok", "tokenizers.hf_tokenizer", "tokenizers.recipe", "training.batching")),
     Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "available", 0.6,
-            5.0, "quick measured on 2 CPU cores, no GPU; full estimated"),
+            5.0, "quick measured on 2 CPU cores, no GPU; full estimated",
+            modules=("analysis.attention", "analysis.head_detectors")),
     Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "available", 2.7, 240.0,
-            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)"),
+            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)",
+            modules=("training.loop", "training.lr_schedule", "training.checkpoint", "training.base_model", "model.generation", "labs.step_profile")),
     Project("15", "p15_pretrained_vs_random", "Pretrained vs random initialisation", 2, "available", 1.7, 240.0,
-            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)"),
+            "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)",
+            modules=("finetune.classifier", "finetune.downstream_tasks", "finetune.transfer")),
     # Part 3: instruction tuning and analysis
     Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "planned"),
     Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "planned"),
@@ -81,6 +90,15 @@ PROJECTS: tuple[Project, ...] = (
 def available() -> list[Project]:
     """The projects whose chapter exists in this checkout."""
     return [p for p in PROJECTS if p.status == "available"]
+
+
+def modules_taught_by() -> dict[str, list[str]]:
+    """``{module: [project numbers]}``: which chapters teach each library module (``mlcourse.`` omitted)."""
+    taught: dict[str, list[str]] = {}
+    for project in PROJECTS:
+        for module in project.modules:
+            taught.setdefault(module, []).append(project.number)
+    return taught
 
 
 def find(name: str) -> Project:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
-from mlcourse.course.device import describe_device, pick_device, seed_everything
+from mlcourse.course.device import describe_device, resolve_device, seed_everything
 from mlcourse.course.paths import repo_root
 from mlcourse.course.plots import use_course_style
 from mlcourse.course.profiles import resolve_profile
@@ -46,7 +46,8 @@ class ChapterRun:
         settings: ``{"quick": {...}, "full": {...}}``, the knobs of each profile (same keys in both).
         overrides: the parameters cell's knob values; ``None`` keeps the profile's value.
         seed: seeds Python, NumPy and torch once, here, and is recorded in the results.
-        device: ``"auto"`` (cuda > mps > cpu) or a device name; resolved once into :attr:`device`.
+        device: ``"auto"`` (cuda > mps > cpu), a device name or a ``torch.device``; resolved once (by
+            :func:`mlcourse.course.device.resolve_device`) into :attr:`device`.
         run_dir: the folder for figures and ``results.json``; ``None`` gives ``runs/<stem>/<profile>/``.
         threads: torch's CPU threads for this chapter; ``None`` keeps the process's setting (which
             ``OMP_NUM_THREADS`` sets, as CI does for its parallel workers).
@@ -55,12 +56,12 @@ class ChapterRun:
     """
 
     def __init__(self, stem: str, profile: str, settings: Mapping[str, Mapping[str, Any]],
-                 overrides: Mapping[str, Any] | None = None, *, seed: int = 0, device: str = "auto",
+                 overrides: Mapping[str, Any] | None = None, *, seed: int = 0, device: str | torch.device = "auto",
                  run_dir: str | os.PathLike | None = None, threads: int | None = None) -> None:  # fmt: skip
         self.stem = stem
         self.profile = profile
         self.settings: dict[str, Any] = resolve_profile(profile, settings, overrides)
-        self.device: torch.device = pick_device(device)
+        self.device: torch.device = resolve_device(device)
         if threads is not None:
             torch.set_num_threads(threads)
         seed_everything(seed)

@@ -1,5 +1,7 @@
 """Device choice, dtype policy, seeding and determinism.
 
+The course's one device policy: every function that takes a ``device`` accepts a name or a ``torch.device``,
+defaults to ``"auto"``, and turns it into a ``torch.device`` with :func:`resolve_device`, once, at its start.
 ``pick_device`` prefers CUDA, then Apple's MPS, then the CPU; a chapter's ``device`` parameter overrides it.
 ``seed_everything`` makes a run repeatable on one machine (same hardware, same library versions); results on a
 GPU differ from the CPU in the last digits, which is why the course compares numbers with tolerances.
@@ -34,6 +36,15 @@ def pick_device(preferred: str = "auto") -> torch.device:
     if preferred == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("device='mps' was asked for but Apple's MPS is not available; use 'auto' or 'cpu'.")
     return torch.device(preferred)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The device to compute on: a ``torch.device`` is returned unchanged (e.g. ``torch.device("cuda:1")``, or
+    what :func:`pick_device` chose before); a name (``"auto"``, ``"cuda"``, ``"mps"``, ``"cpu"``) goes through
+    :func:`pick_device`, with its errors for an unknown or absent device."""
+    if isinstance(device, torch.device):
+        return device
+    return pick_device(device)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

@@ -3,6 +3,8 @@
 The library is installed in editable mode from ``code/``, so the repository root is two levels above this
 file. ``MLCOURSE_ROOT`` overrides it (useful when the package is installed elsewhere). Nothing here creates
 files; callers create the folders they write into.
+
+Serves every chapter: runs, data and the book all resolve their folders here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every chapter's ``parameters`` cell has ``profile = "quick"`` plus knobs whose default is ``None``, meaning
 "the profile's value". ``resolve_profile`` merges the two and rejects what it does not know, so a typo in a
-papermill parameter is an error, not a silently ignored setting.
+papermill parameter is an error, not a silently ignored setting. ``check_profile`` is the one check of a
+profile's name, used by everything that takes one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 PROFILES = ("quick", "full")
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`; else raise ``ValueError`` naming the valid ones.
+
+    The one profile validation: the chapters' knobs, the run folders, the runner and the base model all call it.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
+    return profile
 
 
 def resolve_profile(
@@ -26,8 +37,7 @@ def resolve_profile(
 
     Raises ``ValueError`` naming the valid profiles or knobs.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
+    check_profile(profile)
     missing = [p for p in PROFILES if p not in settings]
     if missing:
         raise ValueError(f"settings lack the profile(s) {missing}; give both {PROFILES}.")

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlcourse.course.atomic import write_json_atomic
 from mlcourse.course.paths import runs_dir
-from mlcourse.course.profiles import PROFILES
+from mlcourse.course.profiles import check_profile
 
 RESULTS_FILE = "results.json"
 
 
 def run_dir_for(stem: str, profile: str, run_dir: str | os.PathLike | None = None) -> Path:
     """The folder for this chapter run (created): ``run_dir`` if given, else ``runs/<stem>/<profile>/``."""
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
+    check_profile(profile)  # also when run_dir is given: the profile decides what the chapter runs
     folder = Path(run_dir) if run_dir else runs_dir() / stem / profile
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -32,13 +31,7 @@ def run_dir_for(stem: str, profile: str, run_dir: str | os.PathLike | None = Non
 def save_results(folder: Path, results: dict[str, Any]) -> Path:
     """Write ``results`` as ``folder/results.json`` atomically (a killed write never leaves half a file)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / RESULTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, sort_keys=True, default=float)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a results file is meant to be read and shared
-    os.replace(tmp, target)
-    return target
+    return write_json_atomic(folder / RESULTS_FILE, results, indent=2, sort_keys=True, default=float)
 
 
 def load_results(stem: str, profile: str) -> dict[str, Any] | None:

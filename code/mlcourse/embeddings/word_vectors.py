@@ -6,6 +6,8 @@ unit length. ``analogy`` answers "a is to b as c is to ?" with the word nearest 
 (3CosAdd), never one of a, b, c themselves.
 
 What it does not do: train vectors (``mlcourse.embeddings.skipgram``) or t-SNE (use scikit-learn's ``TSNE``).
+
+Taught in chapter 12.25 (Embeddings and representation learning, with 12.5).
 """
 
 from __future__ import annotations

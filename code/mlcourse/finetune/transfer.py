@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mlcourse.course.device import resolve_device
 from mlcourse.finetune.classifier import SequenceClassifier, set_trainable
 from mlcourse.training.lr_schedule import lr_at, parameter_groups
 from mlcourse.training.loop import clip_gradients, evaluate
@@ -143,18 +144,20 @@ def _evaluation_rows(task: Any, model: nn.Module, key: dict[str, Any], step: int
 
 def run_transfer(task: Any, base: TransformerLM, sizes: Sequence[int], seeds: Sequence[int], *,
                  arms: Sequence[str] = ARMS, config: TransferConfig = TransferConfig(),
-                 lm_probe: torch.Tensor | None = None, device: str | torch.device = "cpu",
+                 lm_probe: torch.Tensor | None = None, device: str | torch.device = "auto",
                  progress: bool = True) -> TransferResult:  # fmt: skip
     """Fine-tune every arm at every training-set size and seed; see the module docstring for the rules.
 
     ``task``: a :class:`~mlcourse.finetune.downstream_tasks.ClassificationTask` or ``LanguageModelingTask``.
     ``base``: the pretrained model (not modified: each run gets a copy). ``lm_probe``: held-out windows
-    (N, T + 1) for the forgetting measurement. ``device``: where each run trains (batches are built on the CPU
-    and moved there; results come back on the CPU). Returns the tidy curves and one :class:`RunRecord` per run.
+    (N, T + 1) for the forgetting measurement. ``device``: where each run trains, a name (``"auto"``: cuda, mps,
+    cpu, the first present) or a ``torch.device``; batches are built on the CPU and moved there, results come
+    back on the CPU. Returns the tidy curves and one :class:`RunRecord` per run.
     """
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise ValueError(f"Unknown arm(s) {unknown}; valid arms are {ARMS}.")
+    device = resolve_device(device)
     if max(sizes) > task.pool_size:
         raise ValueError(f"size {max(sizes)} is larger than the training pool ({task.pool_size}); drop it.")
     c, rows, runs = config, [], []

@@ -11,6 +11,8 @@ What it does:
 
 What it deliberately does not do: checkpoints, schedules beyond warm-up, subword tokenizers, evaluation of
 samples. Chapter 14's training module does those; this one is sized for a chapter's quick profile.
+
+Taught in chapter 12 (The decoder-only transformer from scratch).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mlcourse.model.transformer import TransformerConfig
+from mlcourse.training.batching import random_windows
 
 
 class CharTask:
@@ -45,11 +48,11 @@ class CharTask:
         return len(self.chars)
 
     def windows(self, ids: torch.Tensor, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y), each (batch_size, seq_len): random windows of ``ids`` and the same windows one step later."""
-        starts = torch.randint(0, len(ids) - self.seq_len - 1, (batch_size,), generator=generator)
-        offsets = torch.arange(self.seq_len + 1)
-        chunk = ids[starts[:, None] + offsets]  # (B, T + 1)
-        return chunk[:, :-1], chunk[:, 1:]
+        """(x, y), each (batch_size, seq_len): random windows of ``ids`` and the same windows one step later,
+        drawn by chapter 13's :func:`~mlcourse.training.batching.random_windows`. The windows never reach the
+        last id of ``ids`` (this task's windows have always stopped one short), so the draws, and chapter 12's
+        numbers, are the ones this task made before it used the shared sampler."""
+        return random_windows(ids[:-1], batch_size, self.seq_len, generator)
 
     def held_out(self, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """A fixed set of held-out windows (the same for every model compared)."""

@@ -18,6 +18,8 @@ work, so its weights can be read off directly. Around it: a minimal Adam loop wi
 ideal pattern, and ``future_leak``, the test that a causal model's outputs ignore the future).
 
 Not here: real text, tokenizers, padding, checkpoints, schedules; the transformer of chapter 12 has those.
+
+Taught in chapter 12.1 (Attention mechanisms).
 """
 
 from __future__ import annotations

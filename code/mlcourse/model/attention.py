@@ -17,6 +17,8 @@ What it deliberately does not do: dropout, cross-attention (keys from another se
 rotary position embeddings or grouped-query attention (chapter 12 adds the last two on top of this module).
 A query row whose keys are ALL masked has nothing to attend to: its weights come out as NaN, loudly, rather
 than as a silent uniform average.
+
+Taught in chapter 12.1 (Attention mechanisms).
 """
 
 from __future__ import annotations

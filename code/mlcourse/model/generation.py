@@ -9,6 +9,8 @@ What it deliberately does not do: a key-value cache. Every new token re-runs the
 context, O(T^2) work per token instead of O(T); for the course's models and a few hundred tokens that is well
 under a second, and it keeps the model's forward pass the only code path. No beam search, no repetition
 penalty, no stop strings.
+
+Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ no (T, T) weights kept for the backward pass).
 
 What it deliberately does not do: key-value caching for generation, padding masks, dropout, cross-attention.
 The projections are named and shaped like Hugging Face's ``MistralAttention``, so weights copy across as is.
+
+Taught in chapter 12 (The decoder-only transformer from scratch).
 """
 
 from __future__ import annotations

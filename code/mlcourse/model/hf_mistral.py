@@ -11,6 +11,8 @@ What it does:
 What it deliberately does not do: tokenizer export (chapter 13), classic options (LayerNorm, GELU, absolute
 positions and biases have no slot in Mistral's architecture: converting such a model raises ``ValueError``
 saying which field to change), downloads, and ``trust_remote_code`` (never set).
+
+Taught in chapter 12 (The decoder-only transformer from scratch).
 """
 
 from __future__ import annotations

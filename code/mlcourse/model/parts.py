@@ -15,6 +15,8 @@ What it does, each part in its classic form and in the form Mistral 7B uses:
 
 What it deliberately does not do: dropout, RoPE scaling variants (NTK, YaRN), key-value caches, or mixed
 precision policy. The attention itself lives in :mod:`mlcourse.model.attention` and :mod:`mlcourse.model.gqa_attention`.
+
+Taught in chapter 12 (The decoder-only transformer from scratch).
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ What it does:
     ``norm="none"``, ``attn_scale=1.0``) exist so that chapter 12 can measure what each part buys.
   * :class:`DecoderBlock`: x + attn(norm(x)), then x + mlp(norm(x)) (pre-norm), or the post-norm variant.
   * :class:`TransformerLM`: token embeddings (+ absolute positions) -> blocks -> final norm -> LM head, giving
-    next-token logits (B, T, vocab). Module names follow Hugging Face's ``MistralForCausalLM``
-    (embed_tokens, layers.i.self_attn.q_proj, input_layernorm, mlp.gate_proj, norm, lm_head), so
-    :mod:`mlcourse.model.hf_mistral` converts by copying tensors.
+    next-token logits (B, T, vocab). Module names follow Hugging Face's ``MistralForCausalLM`` (embed_tokens,
+    layers.i.self_attn.q_proj, input_layernorm, mlp.gate_proj, norm, lm_head), so :mod:`mlcourse.model.hf_mistral`
+    converts by copying tensors.
+  * :func:`next_token_loss`: the course's one language-model loss (mean cross-entropy of the logits against the
+    next tokens); :meth:`TransformerLM.loss` and the training loop's ``lm_loss`` go through it.
 
 What it deliberately does not do: generation and key-value caches (chapter 14), dropout, padding masks, the
 training loop. Parameter and FLOP formulas live in :mod:`mlcourse.model.size`.
@@ -198,13 +200,25 @@ class TransformerLM(nn.Module):
         return self.norm(x)  # (B, T, d_model)
 
     def loss(self, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean next-token cross-entropy; targets (B, T) are usually input_ids shifted left by one."""
-        logits = self(input_ids)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        """Mean next-token cross-entropy (:func:`next_token_loss`); targets (B, T) are usually input_ids shifted
+        left by one."""
+        return next_token_loss(self(input_ids), targets)
 
     def attention_weights(self) -> list[torch.Tensor | None]:
         """Each layer's (B, H, T, T) weights from the last forward pass (explicit path only, else None)."""
         return [layer.self_attn.last_attn_weights for layer in self.layers]
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy in nats per token of logits (B, T, vocab) against target ids (B, T): the course's one
+    language-model loss (:meth:`TransformerLM.loss` and training's ``lm_loss`` both call it).
+
+    Computed in float32 at least: logits made under bf16 autocast are cast up first (a softmax over thousands of
+    tokens in bf16 loses the small probabilities); float32 and float64 logits are used as they are.
+    """
+    if logits.dtype != torch.float64:
+        logits = logits.float()  # a no-op for float32
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -14,6 +14,8 @@ Special tokens in text: ``encode(text)`` treats the string ``"<eos>"`` in user t
 recognises those names and maps each one to its single id: never split into bytes.
 
 What it does not do: normalise text (no lower-casing, no Unicode normalisation), or bound sequence length.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

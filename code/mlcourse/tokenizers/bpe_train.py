@@ -18,6 +18,8 @@ count). A merge whose bytes already exist as a token (``ab`` + ``c`` after ``a``
 token's id instead of adding a duplicate, so the vocabulary stays a set of distinct byte strings.
 
 What it does not do: pre-tokenise (``bpe.py`` passes the regex), encode, or know about special tokens.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ any text you give it.
 
 What it does not do: export the SentencePiece models (they ship their own ``.model`` file), or add a
 post-processor (no automatic ``<bos>``; add it yourself, as the batching code does).
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

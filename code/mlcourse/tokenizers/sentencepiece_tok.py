@@ -12,6 +12,8 @@ vocabulary becomes its UTF-8 bytes ``<0x..>``, so nothing is ``<unk>``), no text
 piece and encode as the byte ``<0x0A>``.
 
 What it does not do: export to Hugging Face (``hf_tokenizer.py`` is for our BPE), or stream huge corpora.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Word-level decoding is lossy on purpose: whitespace is not kept (words are re-jo
 ``<unk>`` cannot be turned back into the word it replaced.
 
 What it does not do: subword units (``bpe.py``, ``sentencepiece_tok.py``), lower-casing or stemming.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations

@@ -41,14 +41,17 @@ from mlcourse.model import hf_mistral
 from mlcourse.training.batching import pack_documents
 from mlcourse.training.checkpoint import latest_checkpoint, load_checkpoint
 from mlcourse.data.shakespeare import build_corpus, load_records, split_works
+from mlcourse.course.atomic import write_json_atomic
 from mlcourse.course.paths import runs_dir
-from mlcourse.course.profiles import PROFILES
+from mlcourse.course.profiles import check_profile
 from mlcourse.tokenizers import BPETokenizer
+from mlcourse.tokenizers.recipe import course_tokenizer
 from mlcourse.training.loop import TrainConfig, TrainResult, train
 from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
 STEM = "p14_pretraining"
 BASE_FILE = "base.json"
+LOCK_FILE = ".train.lock"
 
 # The base model of each profile. Tokenizer: chapter 13's 4,096-token byte-level BPE (trained on the training
 # works only). Model: Mistral's choices (RMSNorm, RoPE, SwiGLU, grouped-query attention).
@@ -80,9 +83,7 @@ class BaseData:
 
 def base_dir(profile: str) -> Path:
     """``runs/p14_pretraining/<profile>/`` (not created)."""
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}; valid profiles are {', '.join(PROFILES)}.")
-    return runs_dir() / STEM / profile
+    return runs_dir() / STEM / check_profile(profile)
 
 
 def model_config(profile: str, vocab_size: int) -> TransformerConfig:
@@ -96,7 +97,9 @@ def train_config(profile: str, **overrides: Any) -> TrainConfig:
 
 
 def prepare_data(folder: Path, vocab_size: int) -> BaseData:
-    """Train (or load) the tokenizer in ``folder/tokenizer.json`` and encode the works, each ending in ``<eos>``."""
+    """Load the tokenizer of ``folder/tokenizer.json`` (a resumed run) or copy chapter 13's ``course_tokenizer``
+    (trained on the training works only, cached in ``data/tokenizers/``) there; encode the works, each ending in
+    ``<eos>``."""
     records = load_records()
     train_works, val_works = split_works()
     texts = {w: build_corpus(r for r in records if r.work == w) for w in (*train_works, *val_works)}
@@ -104,21 +107,13 @@ def prepare_data(folder: Path, vocab_size: int) -> BaseData:
     if path.exists():
         tokenizer = BPETokenizer.load(path)
     else:
-        tokenizer = BPETokenizer.train("".join(texts[w] for w in train_works), vocab_size=vocab_size)
+        tokenizer = course_tokenizer(vocab_size)  # the one recipe: trained on the training works, once per machine
         tokenizer.save(path)  # written before any training, so a resumed run uses the same ids
     encoded = {w: tokenizer.encode(t) for w, t in texts.items()}
     val_bytes = sum(len(texts[w].encode("utf-8")) + 1 for w in val_works)  # + 1: the <eos> stands for a break
     train_ids = pack_documents((encoded[w] for w in train_works), tokenizer.eos_id, vocab_size=tokenizer.vocab_size)
     val_ids = pack_documents((encoded[w] for w in val_works), tokenizer.eos_id, vocab_size=tokenizer.vocab_size)
     return BaseData(tokenizer, train_ids, val_ids, val_bytes / len(val_ids))
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def _export_hf(model: TransformerLM, tokenizer: BPETokenizer, target: Path) -> None:
@@ -144,6 +139,16 @@ def train_base(profile: str = "quick", *, folder: str | os.PathLike | None = Non
     """
     folder = Path(folder) if folder is not None else base_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
+    # One trainer per folder: notebooks executed in parallel (CI) that all need the base model wait here, and the
+    # ones that come second resume the finished run, which returns at once.
+    with FileLock(str(folder / LOCK_FILE)):
+        if not (folder / BASE_FILE).exists():
+            print(f"training the {profile} base model into {folder} (once; later calls load it)", flush=True)
+        return _train(profile, folder, progress, overrides)
+
+
+def _train(profile: str, folder: Path, progress: bool, overrides: dict[str, Any]
+           ) -> tuple[TransformerLM, BPETokenizer, TrainResult]:  # fmt: skip
     data = prepare_data(folder, BASE_SETTINGS[profile]["vocab_size"])
     config = train_config(profile, progress=progress, **overrides)
     torch.manual_seed(config.seed)  # the initial weights depend on the seed only
@@ -153,12 +158,12 @@ def train_base(profile: str = "quick", *, folder: str | os.PathLike | None = Non
                    bytes_per_token=data.val_bytes_per_token)
     model.cpu().eval()
     _export_hf(model, data.tokenizer, folder / "hf")
-    _write_json_atomic(folder / BASE_FILE, {
+    write_json_atomic(folder / BASE_FILE, {
         "profile": profile, "model_config": model.config.to_dict(), "train_config": config.to_dict(),
         "checkpoint": str(result.checkpoint.relative_to(folder)) if result.checkpoint else None,
         "val_loss": result.val_loss, "val_bpb": result.val_bpb, "tokens_seen": result.tokens_seen,
         "val_bytes_per_token": data.val_bytes_per_token, "train_tokens": len(data.train_ids),
-        "val_tokens": len(data.val_ids)})  # fmt: skip
+        "val_tokens": len(data.val_ids)}, indent=2)  # fmt: skip
     return model, data.tokenizer, result
 
 
@@ -195,9 +200,5 @@ def load_base(profile: str | None = None, *, progress: bool = True) -> tuple[Tra
         raise FileNotFoundError(f"the full base model is not trained yet ({folder / BASE_FILE} is missing): run "
                                 "`python -m mlcourse run p14_pretraining --profile full` (hours on a CPU, minutes on "
                                 "a GPU), or use load_base('quick').")
-    folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder / ".train.lock")):
-        if not is_trained(profile):  # another process may have finished it while we waited for the lock
-            print(f"training the {profile} base model into {folder} (once; later calls load it)", flush=True)
-            train_base(profile, progress=progress)
+    train_base(profile, progress=progress)  # under the folder's lock: concurrent callers train it once
     return _load(folder)

@@ -3,9 +3,11 @@
 Two ways to feed variable-length documents to a causal language model:
 
 - **Packing** (pretraining): concatenate the documents into one stream of ids, each followed by ``<eos>``
-  (and optionally preceded by ``<bos>``), then cut (B, T) windows anywhere in it. No padding is wasted; the
-  model learns from ``<eos>`` where one document ends and the next begins. ``x = stream[i : i + T]`` and
-  ``y = stream[i + 1 : i + T + 1]``: the label of position t is the token at t + 1.
+  (and optionally preceded by ``<bos>``), then cut (B, T) windows anywhere in it (:func:`random_windows`, the
+  course's one window sampler; T is called ``seq_len`` everywhere, and a model's ``max_seq_len`` is the longest
+  window it accepts). No padding is wasted; the model learns from ``<eos>`` where one document ends and the
+  next begins. ``x = stream[i : i + T]`` and ``y = stream[i + 1 : i + T + 1]``: the label of position t is the
+  token at t + 1.
 - **Padding** (fine-tuning): keep each example whole, pad it to the batch's longest (or a fixed length),
   return ``attention_mask`` (1 real, 0 pad) and ``labels`` already shifted by one, with ``IGNORE_INDEX``
   (-100) wherever there is nothing to learn: padding, the last real token (nothing follows it) and,
@@ -20,6 +22,8 @@ when an id does not fit: the tokenizer/embedding size mismatch, otherwise an obs
 device-side assert on a GPU.
 
 What it does not do: tokenise (``mlcourse.tokenizers``), shuffle documents, or left-pad for generation.
+
+Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations
@@ -62,45 +66,46 @@ def pack_documents(documents: Iterable[Sequence[int]], eos_id: int, bos_id: int 
     return packed
 
 
-def _check_window(stream: torch.Tensor, block_size: int) -> None:
+def _check_window(stream: torch.Tensor, seq_len: int) -> None:
     if stream.ndim != 1:
         raise ValueError(f"stream must be 1-D (N,), got shape {tuple(stream.shape)}; flatten it or pack documents")
-    if block_size < 1 or stream.numel() < block_size + 1:
-        raise ValueError(f"a window needs block_size + 1 = {block_size + 1} ids (inputs and their next token); "
-                         f"the stream has {stream.numel()}: use a smaller block_size or more text")
+    if seq_len < 1 or stream.numel() < seq_len + 1:
+        raise ValueError(f"a window needs seq_len + 1 = {seq_len + 1} ids (inputs and their next token); "
+                         f"the stream has {stream.numel()}: use a smaller seq_len or more text")
 
 
-def random_windows(stream: torch.Tensor, batch_size: int, block_size: int,
+def random_windows(stream: torch.Tensor, batch_size: int, seq_len: int,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """``batch_size`` windows at random offsets: ``x``, ``y`` both (B, T) with ``y[:, t] = x[:, t + 1]``
-    inside the stream (``y`` runs one token past ``x``)."""
-    _check_window(stream, block_size)
-    starts = torch.randint(0, stream.numel() - block_size, (batch_size,), generator=generator)  # (B,)
-    offsets = starts[:, None] + torch.arange(block_size)  # (B, T)
+    """``batch_size`` windows of ``seq_len`` tokens at random offsets: ``x``, ``y`` both (B, T) with
+    ``y[:, t] = x[:, t + 1]`` inside the stream (``y`` runs one token past ``x``). Every start in
+    0 .. N - T - 1 is equally likely, drawn with one ``torch.randint`` from ``generator``."""
+    _check_window(stream, seq_len)
+    starts = torch.randint(0, stream.numel() - seq_len, (batch_size,), generator=generator)  # (B,)
+    offsets = starts[:, None] + torch.arange(seq_len)  # (B, T)
     return stream[offsets], stream[offsets + 1]
 
 
-def sequential_windows(stream: torch.Tensor, batch_size: int, block_size: int, drop_last: bool = False
+def sequential_windows(stream: torch.Tensor, batch_size: int, seq_len: int, drop_last: bool = False
                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
     """Non-overlapping windows in order (an evaluation pass over the stream sees every token once):
     yields ``(x, y)`` of shape (b, T) with b = ``batch_size`` (the last batch smaller unless ``drop_last``)."""
-    _check_window(stream, block_size)
-    num_windows = (stream.numel() - 1) // block_size
-    x_all = stream[: num_windows * block_size].view(num_windows, block_size)  # (W, T)
-    y_all = stream[1 : num_windows * block_size + 1].view(num_windows, block_size)  # (W, T)
+    _check_window(stream, seq_len)
+    num_windows = (stream.numel() - 1) // seq_len
+    x_all = stream[: num_windows * seq_len].view(num_windows, seq_len)  # (W, T)
+    y_all = stream[1 : num_windows * seq_len + 1].view(num_windows, seq_len)  # (W, T)
     for start in range(0, num_windows, batch_size):
         if drop_last and start + batch_size > num_windows:
             break
         yield x_all[start : start + batch_size], y_all[start : start + batch_size]
 
 
-def stream_packed_batches(documents: Iterable[Sequence[int]], batch_size: int, block_size: int, eos_id: int,
+def stream_packed_batches(documents: Iterable[Sequence[int]], batch_size: int, seq_len: int, eos_id: int,
                           bos_id: int | None = None, vocab_size: int | None = None
                           ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
     """Packing without holding the corpus in memory: read documents lazily, keep a buffer of ids, yield
     ``(x, y)`` of shape (B, T) as soon as B * T + 1 ids are buffered. Consecutive batches continue the stream
     (the last target of one batch is the first input of the next); the incomplete tail is dropped."""
-    need = batch_size * block_size
+    need = batch_size * seq_len
     buffer: list[int] = []
     for doc in documents:
         piece = ([bos_id] if bos_id is not None else []) + [int(i) for i in doc] + [eos_id]
@@ -108,7 +113,7 @@ def stream_packed_batches(documents: Iterable[Sequence[int]], batch_size: int, b
         buffer.extend(piece)
         while len(buffer) >= need + 1:
             chunk = torch.tensor(buffer[: need + 1], dtype=torch.long)  # (B*T + 1,)
-            yield chunk[:-1].view(batch_size, block_size), chunk[1:].view(batch_size, block_size)
+            yield chunk[:-1].view(batch_size, seq_len), chunk[1:].view(batch_size, seq_len)
             del buffer[:need]  # keep the last id: it is the first input of the next batch
 
 

@@ -11,12 +11,15 @@ A checkpoint is a folder ``<run_dir>/step_<N>/`` holding
 
 Writing is crash-safe: files go into a hidden temporary folder beside the final one, are fsync'ed, the folder
 is renamed into place with ``os.replace`` (atomic on one file system), and only then is ``latest`` replaced,
-itself through a temporary file. A SIGKILL at any moment leaves either the old checkpoint or the new one, never
-half of one. Only the last ``keep_last`` checkpoints are kept. :func:`truncate_jsonl` cuts a run's JSONL logs back
-to a checkpoint's step when a killed run resumes.
+itself with :func:`mlcourse.course.atomic.write_text_atomic` (the course's one atomic file write, also used by
+:func:`truncate_jsonl`). A SIGKILL at any moment leaves either the old checkpoint or the new one, never half of
+one. Only the last ``keep_last`` checkpoints are kept. :func:`truncate_jsonl` cuts a run's JSONL logs back to a
+checkpoint's step when a killed run resumes.
 
 What it deliberately does not do: pickle. Nothing here calls ``torch.save``/``torch.load``; a checkpoint from
 someone else is data, not code. It also does not shard large models or save to remote storage.
+
+Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
+
+from mlcourse.course.atomic import write_text_atomic
 
 FORMAT_VERSION = 1
 LATEST = "latest"
@@ -202,11 +207,8 @@ def save_checkpoint(
         os.replace(final, stale)
         shutil.rmtree(stale, ignore_errors=True)
     os.replace(tmp, final)
-    pointer_tmp = run_dir / f".{LATEST}.tmp-{os.getpid()}"
-    pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
-    _fsync(pointer_tmp)
-    os.replace(pointer_tmp, run_dir / LATEST)
-    _fsync(run_dir)
+    write_text_atomic(run_dir / LATEST, final.name + "\n")
+    _fsync(run_dir)  # the new folder and the new pointer survive a power cut
     # Keep the newest keep_last checkpoints up to this step; later ones (left by an abandoned run) are overwritten
     # as this run reaches their steps.
     older = [p for p in list_checkpoints(run_dir) if step_of(p) <= step]
@@ -292,7 +294,5 @@ def truncate_jsonl(path: str | os.PathLike, up_to_step: int) -> list[dict[str, A
             except json.JSONDecodeError:
                 continue
     rows = [row for row in rows if row["step"] <= up_to_step]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
     return rows

@@ -16,6 +16,8 @@ What it does:
 Device policy: cuda trains under bf16 autocast with fused AdamW (optionally ``torch.compile``); mps and cpu train
 in float32. What it deliberately does not do: gradient accumulation, distributed training, dropout, early
 stopping (a chapter reads the validation curve and picks the checkpoint), or tokenisation (ids in, ids out).
+
+Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from mlcourse.training import checkpoint as ckpt
 from mlcourse.training.batching import random_windows
-from mlcourse.course.device import autocast_dtype, pick_device
+from mlcourse.course.device import autocast_dtype, resolve_device
 from mlcourse.model.generation import sample_texts
+from mlcourse.model.transformer import next_token_loss
 from mlcourse.training.lr_schedule import build_adamw, lr_at
 
 _CURVE_FIELDS = ("steps", "batch_size", "seq_len", "lr", "min_lr", "warmup_steps", "weight_decay", "betas",
@@ -79,7 +81,7 @@ class TrainConfig:
     temperature: float = 0.8
     top_k: int | None = 40
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # a name, resolved by course.device.resolve_device (a name keeps the config JSON-able)
     compile: bool = False
     progress: bool = True
 
@@ -128,11 +130,12 @@ def clip_gradients(model: nn.Module, max_norm: float | None) -> float:
 
 
 def lm_loss(model: nn.Module, window: torch.Tensor, amp: torch.dtype | None) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a (B, T + 1) window; in float32 even under autocast."""
+    """Mean next-token cross-entropy (nats) of a (B, T + 1) window: the model reads ``window[:, :-1]`` (under
+    autocast to ``amp`` when given) and is scored on ``window[:, 1:]`` by :func:`next_token_loss`, in float32."""
     x, y = window[:, :-1], window[:, 1:]
     with torch.autocast(window.device.type, dtype=amp) if amp else contextlib.nullcontext():
         logits = model(x)  # (B, T, V)
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    return next_token_loss(logits, y)
 
 
 @torch.no_grad()
@@ -187,7 +190,7 @@ def train(
         for old in (metrics_path, samples_path, run_dir / ckpt.LATEST):
             old.unlink(missing_ok=True)
 
-    device = pick_device(c.device)
+    device = resolve_device(c.device)
     amp = autocast_dtype(device)
     model.to(device).train()
     optimizer = build_adamw(model, lr=c.lr, weight_decay=c.weight_decay, betas=c.betas, device=device)

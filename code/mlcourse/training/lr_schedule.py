@@ -13,6 +13,8 @@ What it does:
 
 What it deliberately does not do: other optimisers or schedules (constant, step, WSD), per-layer learning
 rates, or gradient clipping (that lives in :mod:`mlcourse.training.loop`).
+
+Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
 
 from __future__ import annotations
