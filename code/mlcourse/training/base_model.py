@@ -4,9 +4,10 @@ What it does:
   * :data:`BASE_SETTINGS`: the one definition of the base model per profile (tokenizer size, architecture,
     training run). ``quick`` is a real small model trained in about two minutes on 2 CPU cores; ``full`` is the
     seed's hours-long laptop run (minutes on a GPU).
-  * :func:`train_base`: trains the byte-level BPE tokenizer on the training works, packs the works into one
-    token stream (each followed by ``<eos>``), trains the Mistral-style model with :func:`mlcourse.training.loop.train`
-    (resumable: a killed run continues where it stopped), and saves the result, all under
+  * :func:`train_base`: takes chapter 13's tokenizer (:func:`mlcourse.tokenizers.recipe.course_tokenizer`,
+    trained on the training works only), packs the works into one token stream (each followed by ``<eos>``),
+    trains the Mistral-style model with :func:`mlcourse.training.loop.train` (resumable: a killed run continues
+    where it stopped; one trainer per folder, under a file lock), and saves the result, all under
     ``runs/p14_pretraining/<profile>/``::
 
         tokenizer.json        our BPE (readable JSON)
