@@ -41,11 +41,11 @@ test-site: venv                         ## headless Chromium over the built site
 	$(PY) -m pytest tests/site -q
 
 notebooks: venv                         ## re-execute every notebook in place (quick profile) before committing
-	# One at a time with all cores: the committed outputs, and the numbers the chapters' prose quotes, are those
-	# of an idle 2-core machine (CI's parallel workers use one thread each and only compare deterministic cells).
+	# One at a time, one torch thread each, as in CI: the stored outputs (and the numbers the chapters' prose
+	# quotes) are then exactly what CI's workers compute, and the timings are those of an unshared core.
 	for nb in $$(find $(NOTEBOOKS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort); do \
 		echo "executing $$nb"; \
-		$(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; \
+		OMP_NUM_THREADS=1 $(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; \
 	done
 
 clean:

@@ -98,7 +98,7 @@ def test_modules_are_small(module):
 
 
 def test_the_catalog_knows_every_module_a_chapter_teaches():
-    library = {m for m in modules() if "." in m and package_of(m) not in ("course", "checks", "classical")}
+    library = {m for m in modules() if "." in m and package_of(m) not in ("course", "checks")}
     taught = modules_taught_by()
     assert not set(taught) - set(modules()), f"catalog lists modules that do not exist: {set(taught) - set(modules())}"
     assert not library - set(taught), f"modules no chapter's catalog entry lists: {sorted(library - set(taught))}"

@@ -48,10 +48,16 @@ class Project:
 
 PROJECTS: tuple[Project, ...] = (
     # Part 1: classical ML foundations
-    Project("1", "p01_linear_regression", "Linear regression and gradient descent from scratch", 1, "planned"),
-    Project("2", "p02_logistic_regression", "Logistic regression and the cross-entropy loss", 1, "planned"),
-    Project("3", "p03_softmax_regression", "Multi-class classification with softmax regression", 1, "planned"),
-    Project("4", "p04_regularization", "Regularisation: L2, L1 and early stopping", 1, "planned"),
+    Project("1", "p01_linear_regression", "Linear regression and gradient descent from scratch", 1, "available", 0.25,
+            1.5, "both measured on 2 CPU cores, no GPU",
+            modules=("classical.linear", "classical.conditioning", "classical.gradient_descent",
+                     "classical.validation")),
+    Project("2", "p02_logistic_regression", "Logistic regression and the cross-entropy loss", 1, "available", 0.25,
+            1.4, "both measured on 2 CPU cores, no GPU", modules=("classical.logistic", "classical.newton")),
+    Project("3", "p03_softmax_regression", "Multi-class classification with softmax regression", 1, "available",
+            0.5, 3.5, "both measured on 2 CPU cores, no GPU", modules=("classical.softmax",)),
+    Project("4", "p04_regularization", "Regularisation: L2, L1 and early stopping", 1, "available", 0.3, 1.3,
+            "both measured on 2 CPU cores, no GPU", modules=("classical.regularized", "classical.bias_variance")),
     Project("5", "p05_decision_trees", "Decision trees", 1, "planned"),
     Project("6", "p06_random_forests", "Random forests and bagging", 1, "planned"),
     Project("7", "p07_svm_and_metrics", "Support vector machines and classification metrics", 1, "planned"),
