@@ -24,9 +24,8 @@ import numpy as np
 
 from mlcourse.classical.gradient_descent import minimize
 from mlcourse.classical.newton import newton_minimize
-from mlcourse.classical.validation import check_fitted, check_X, check_X_y
+from mlcourse.classical.validation import check_fitted, check_scaled, check_X, check_X_y
 
-SCALE_RATIO_LIMIT = 100.0  # gradient descent refuses features whose standard deviations differ by more than this
 
 
 class SeparableDataWarning(UserWarning):
@@ -155,13 +154,7 @@ class LogisticRegression:
             raise ValueError(f"y has {len(self.classes_)} classes {self.classes_.tolist()[:6]}; this model is binary: "
                              "use softmax regression (chapter 3) for more than two.")
         if self.solver == "gd":
-            std = X.std(axis=0)
-            std = std[std > 0]
-            if len(std) and std.max() / std.min() > SCALE_RATIO_LIMIT:
-                raise ValueError(f"the features' standard deviations range from {std.min():.3g} to {std.max():.3g} "
-                                 f"(a factor of {std.max() / std.min():.3g}): gradient descent with one learning rate "
-                                 "would crawl along the small ones. Standardise X first ((X - mean) / std) or use "
-                                 "solver='newton'.")
+            check_scaled(X, alternative=", or use solver='newton'")
         y01 = (y == self.classes_[1]).astype(np.float64)  # (n,) 1 for the positive class
         X1 = add_intercept(X) if self.fit_intercept else X  # (n, d1)
         args = dict(l2=self.l2, intercept=self.fit_intercept)

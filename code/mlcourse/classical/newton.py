@@ -8,7 +8,8 @@ What it does: :func:`newton_minimize` repeats the second-order update::
 and records the loss and the wall-clock time after every iteration, so that chapter 2 can put its convergence
 beside gradient descent's on a log scale. Near the minimum the full step ``t = 1`` is always accepted and the
 number of correct digits roughly doubles per iteration (quadratic convergence); the backtracking only matters
-far from it (and is skipped once the predicted decrease is too small for the loss to resolve in float64). For logistic regression this update is iteratively reweighted least squares (IRLS).
+far from it (and is skipped once the predicted decrease is too small for the loss to resolve in float64).
+For logistic regression this update is iteratively reweighted least squares (IRLS).
 
 What it does not do: build the gradient or the Hessian (the model supplies them, e.g.
 :func:`mlcourse.classical.logistic.logistic_hessian`), handle non-convex losses (a Hessian that is not positive

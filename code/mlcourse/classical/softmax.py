@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from mlcourse.classical.gradient_descent import minimize
-from mlcourse.classical.logistic import SCALE_RATIO_LIMIT, LogisticRegression, add_intercept, sigmoid
-from mlcourse.classical.validation import check_fitted, check_X, check_X_y
+from mlcourse.classical.logistic import LogisticRegression, add_intercept, sigmoid
+from mlcourse.classical.validation import check_fitted, check_scaled, check_X, check_X_y
 
 
 def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -94,16 +94,6 @@ def softmax_loss_and_grad(params: np.ndarray, X1: np.ndarray, labels: np.ndarray
     return loss + 0.5 * l2 * float((penalised**2).sum()), X1.T @ dlogits + l2 * penalised  # chain rule: z = X1 params
 
 
-def _check_scales(X: np.ndarray) -> None:
-    """Refuse features whose standard deviations differ by more than SCALE_RATIO_LIMIT (as chapter 2's GD does)."""
-    std = X.std(axis=0)
-    std = std[std > 0]  # constant features (e.g. always-blank pixels) carry no scale
-    if len(std) and std.max() / std.min() > SCALE_RATIO_LIMIT:
-        raise ValueError(f"the features' standard deviations range from {std.min():.3g} to {std.max():.3g} (a factor "
-                         f"of {std.max() / std.min():.3g}): gradient descent with one learning rate would crawl along "
-                         "the small ones. Standardise X first: (X - mean) / std, with the training set's mean and std.")
-
-
 class SoftmaxRegression:
     """Multinomial logistic regression fitted by full-batch gradient descent with momentum.
 
@@ -136,7 +126,7 @@ class SoftmaxRegression:
     def fit(self, X: np.ndarray, y: np.ndarray) -> "SoftmaxRegression":
         """Fit on X (n, d), standardised, and labels y (n,) with at least two classes; returns self."""
         X, y = check_X_y(X, y, classification=True)
-        _check_scales(X)
+        check_scaled(X)
         self.classes_, labels = np.unique(y, return_inverse=True)  # labels: (n,) indices into classes_
         X1 = add_intercept(X)  # (n, d + 1)
         lr = self.lr if self.lr is not None else 2.0 / (np.linalg.eigvalsh(X1.T @ X1 / len(X1))[-1] / 2 + self.l2)

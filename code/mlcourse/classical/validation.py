@@ -56,6 +56,25 @@ def check_X_y(X: Any, y: Any, *, classification: bool = False) -> tuple[np.ndarr
     return X, y
 
 
+SCALE_RATIO_LIMIT = 100.0  # gradient descent refuses features whose standard deviations differ by more than this
+
+
+def check_scaled(X: np.ndarray, *, alternative: str = "") -> None:
+    """Refuse features whose standard deviations differ by more than :data:`SCALE_RATIO_LIMIT`.
+
+    Gradient descent with one learning rate crawls along the small-scale directions of such data (chapter 1's
+    condition number). Constant features (e.g. always-blank pixels) carry no scale and are ignored.
+    ``alternative`` ends the message with another way out, e.g. ``" or use solver='newton'"``.
+    """
+    std = X.std(axis=0)
+    std = std[std > 0]
+    if len(std) and std.max() / std.min() > SCALE_RATIO_LIMIT:
+        raise ValueError(f"the features' standard deviations range from {std.min():.3g} to {std.max():.3g} (a factor "
+                         f"of {std.max() / std.min():.3g}): gradient descent with one learning rate would crawl along "
+                         "the small ones. Standardise X first: (X - mean) / std, with the training set's mean and "
+                         f"std{alternative}.")
+
+
 def check_fitted(model: Any, attribute: str = "coef_") -> None:
     """Raise ``RuntimeError`` when ``model`` has not been fitted (its ``attribute`` is missing or ``None``)."""
     if getattr(model, attribute, None) is None:
