@@ -236,7 +236,7 @@ def test_bad_input_fails_with_a_message_that_names_the_problem(small):
         Lasso(solver="lars").fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted yet"):
         Lasso().predict(X)
-    with pytest.raises(ValueError, match="X has 5 features but this model was fitted on 6"):
+    with pytest.raises(ValueError, match="X has 5 features but the model was fitted on 6"):
         Ridge().fit(X, y).predict(X[:, :5])
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from mlcourse.classical.conditioning import critical_learning_rate, hessian_condition_number, with_intercept
 from mlcourse.classical.gradient_descent import GDResult, LossAndGrad, minimize
-from mlcourse.classical.validation import check_fitted, check_X, check_X_y
+from mlcourse.classical.validation import check_predict_input, check_X, check_X_y
 
 SOLVERS = ("lstsq", "qr", "normal", "gd")
 EPS = np.finfo(np.float64).eps  # 2.2e-16: the relative rounding error of float64
@@ -197,10 +197,7 @@ class LinearRegression:
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n,) for X (n, d)."""
-        check_fitted(self)
-        X = check_X(X)
-        if X.shape[1] != len(self.coef_):
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {len(self.coef_)}.")
+        X = check_predict_input(self, X)
         return X @ self.coef_ + self.intercept_
 
     def score(self, X: Any, y: Any) -> float:

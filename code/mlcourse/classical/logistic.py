@@ -24,7 +24,7 @@ import numpy as np
 
 from mlcourse.classical.gradient_descent import minimize
 from mlcourse.classical.newton import newton_minimize
-from mlcourse.classical.validation import check_fitted, check_scaled, check_X, check_X_y
+from mlcourse.classical.validation import check_predict_input, check_scaled, check_X_y
 
 
 
@@ -186,10 +186,7 @@ class LogisticRegression:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """(n,) logits z = X @ coef_ + intercept_ (the log-odds of the positive class)."""
-        check_fitted(self)
-        X = check_X(X)
-        if X.shape[1] != len(self.coef_):
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {len(self.coef_)}.")
+        X = check_predict_input(self, X)
         return X @ self.coef_ + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from mlcourse.classical.gradient_descent import minimize
-from mlcourse.classical.validation import check_fitted, check_X, check_X_y
+from mlcourse.classical.validation import check_predict_input, check_X_y
 
 
 def soft_threshold(z: np.ndarray | float, threshold: float) -> np.ndarray:
@@ -130,10 +130,7 @@ class _PenalisedLinear:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predictions (n,) for X (n, d): ``X @ coef_ + intercept_``."""
-        check_fitted(self)
-        X = check_X(X)
-        if X.shape[1] != len(self.coef_):
-            raise ValueError(f"X has {X.shape[1]} features but this model was fitted on {len(self.coef_)}.")
+        X = check_predict_input(self, X)
         return X @ self.coef_ + self.intercept_
 
 

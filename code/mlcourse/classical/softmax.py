@@ -26,7 +26,7 @@ import numpy as np
 
 from mlcourse.classical.gradient_descent import minimize
 from mlcourse.classical.logistic import LogisticRegression, add_intercept, sigmoid
-from mlcourse.classical.validation import check_fitted, check_scaled, check_X, check_X_y
+from mlcourse.classical.validation import check_predict_input, check_scaled, check_X_y
 
 
 def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -155,10 +155,7 @@ class SoftmaxRegression:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """(n, K) logits z = X coef_^T + intercept_."""
-        check_fitted(self)
-        X = check_X(X)
-        if X.shape[1] != self.coef_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.coef_.shape[1]}.")
+        X = check_predict_input(self, X)
         return X @ self.coef_.T + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -202,10 +199,7 @@ class OneVsRest:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """(n, K) the K binary logits, z_k = log-odds of "class k" against "any other class"."""
-        check_fitted(self)
-        X = check_X(X)
-        if X.shape[1] != self.coef_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.coef_.shape[1]}.")
+        X = check_predict_input(self, X)
         return X @ self.coef_.T + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

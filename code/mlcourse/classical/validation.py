@@ -79,3 +79,16 @@ def check_fitted(model: Any, attribute: str = "coef_") -> None:
     """Raise ``RuntimeError`` when ``model`` has not been fitted (its ``attribute`` is missing or ``None``)."""
     if getattr(model, attribute, None) is None:
         raise RuntimeError(f"this {type(model).__name__} is not fitted yet: call fit(X, y) before predict.")
+
+
+def check_predict_input(model: Any, X: Any) -> np.ndarray:
+    """``X`` checked for a fitted linear model's ``predict``: fitted, finite, 2-D, with the fitted number of features.
+
+    The number of features is the last axis of ``model.coef_`` ((d,) for one output, (K, d) for K classes).
+    """
+    check_fitted(model)
+    X = check_X(X)
+    n_features = np.shape(model.coef_)[-1]
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {n_features}.")
+    return X
