@@ -130,3 +130,17 @@ def test_checks_are_named_by_the_notebook_they_serve():
     assert checks <= stems, f"checks modules that match no chapter stem: {checks - stems}"
     for stem in checks:
         assert (ROOT / "exercises" / f"{stem}.ipynb").exists(), f"mlcourse.checks.{stem} serves no exercises notebook"
+
+
+def test_the_book_reads_in_the_catalog_order():
+    """The sidebar and "next" follow the order of the catalog, which is the order the chapters build on each other
+    (13.5 reads the model that 14 trains, so it comes after 14)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    chapters = [Path(f).name for f in files if f.startswith("chapters/part") and not f.endswith("index")]
+    assert chapters == [p.stem for p in PROJECTS if p.status == "available"]
+    for stem in chapters:  # each chapter is followed by its exercises and its solutions
+        i = files.index(next(f for f in files if f.endswith("/" + stem) and f.startswith("chapters/")))
+        assert files[i + 1:i + 3] == [f"exercises/{stem}", f"solutions/{stem}"], stem

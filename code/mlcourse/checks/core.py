@@ -10,8 +10,9 @@ A check is a function of no arguments that calls the learner's code, compares wi
   whose stubs are untouched still runs top to bottom (in CI too) without an error
 * any other exception in the learner's code -> ``✗ failed`` naming the exception
 
-Pass messages never contain measured numbers, so a notebook cell that runs a check can carry
-``# NBVAL_CHECK_OUTPUT``. This module knows nothing about any chapter; chapter checks live beside it.
+Pass messages never contain measured numbers, so a notebook cell that runs a check can carry the
+``nbval-check-output`` cell tag (nbval then compares its printed verdict). This module knows nothing about any
+chapter; chapter checks live beside it.
 """
 
 from __future__ import annotations
