@@ -6,25 +6,27 @@ and runs (mini-)batch gradient descent with optional heavy-ball momentum::
     v <- momentum * v + grad            (v = 0 at the start)
     w <- w - lr * v
 
-recording the loss on the full data after every epoch (and every parameter vector, for trajectory plots). It
-stops early when the loss stops improving (``tol``) and flags a run whose loss blew up (NaN, infinite or a
-million times its start: ``diverged``) instead of raising, so that chapter 1 can show a learning rate that is
-too large. The same update rule, with per-parameter step sizes and weight decay, is AdamW in chapter 14.
+recording the loss on the full data after every epoch (and every parameter vector, for trajectory plots). ``lr`` is
+a constant or a schedule, a function of the update number t = 1, 2, ... (chapter 7's Pegasos uses 1 / (lambda t)).
+It stops early when the loss stops improving (``tol``) and flags a run whose loss blew up (NaN, infinite or a
+million times its start: ``diverged``) instead of raising, so that chapter 1 can show a learning rate that is too
+large. The same update rule, with per-parameter step sizes and weight decay, is AdamW in chapter 14.
 
 What it does not do: line searches, second-order steps (chapter 2's Newton method is its own code), or
-learning-rate schedules (chapter 14's warm-up + cosine). Taught in chapter 1; chapters 2-4 train with it.
+the deep-learning schedules (chapter 14's warm-up + cosine). Taught in chapter 1; chapters 2-4 and 7 train with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 
 DIVERGED_FACTOR = 1e6  # a loss this many times its starting value counts as diverged (it grows geometrically)
 # loss_and_grad(w, rows) -> (loss, gradient); rows=None means all samples. The loss is a mean over the rows.
 LossAndGrad = Callable[[np.ndarray, "np.ndarray | None"], tuple[float, np.ndarray]]
+StepSize = Union[float, Callable[[int], float]]  # a constant, or a schedule: update number t = 1, 2, ... -> step
 
 
 @dataclass
@@ -40,7 +42,7 @@ class GDResult:
     converged: bool = False  # stopped because an epoch improved the loss by less than tol
 
 
-def minimize(loss_and_grad: LossAndGrad, w0: np.ndarray, n_samples: int, *, lr: float, epochs: int,
+def minimize(loss_and_grad: LossAndGrad, w0: np.ndarray, n_samples: int, *, lr: StepSize, epochs: int,
              batch_size: int | None = None, momentum: float = 0.0, tol: float | None = None, seed: int = 0,
              record_path: bool = False) -> GDResult:  # fmt: skip
     """Minimise a mean loss over ``n_samples`` rows by (mini-)batch gradient descent.
@@ -49,7 +51,7 @@ def minimize(loss_and_grad: LossAndGrad, w0: np.ndarray, n_samples: int, *, lr: 
         loss_and_grad: ``(w, rows) -> (loss, grad)``; ``rows`` indexes the samples of a mini-batch, ``None`` = all.
         w0: (d,) starting parameters (copied, never modified).
         n_samples: number of rows the loss averages over.
-        lr: step size; must be positive.
+        lr: step size; must be positive. Or a schedule ``lr(t)`` giving the step of update t = 1, 2, ...
         epochs: passes over the data; one update per epoch when ``batch_size`` is ``None`` (full batch).
         batch_size: rows per update: ``None`` full batch, ``1`` stochastic, else mini-batch (rows shuffled
             every epoch with ``seed``).
@@ -58,7 +60,7 @@ def minimize(loss_and_grad: LossAndGrad, w0: np.ndarray, n_samples: int, *, lr: 
         seed: seeds the shuffling, so a run is repeatable.
         record_path: keep every parameter vector (for contour plots; memory grows with the updates).
     """
-    if not lr > 0:
+    if not callable(lr) and not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}.")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
@@ -78,7 +80,7 @@ def minimize(loss_and_grad: LossAndGrad, w0: np.ndarray, n_samples: int, *, lr: 
             for rows in batches:
                 _, grad = loss_and_grad(w, rows)
                 velocity = momentum * velocity + grad
-                w = w - lr * velocity
+                w = w - (lr(result.updates + 1) if callable(lr) else lr) * velocity
                 result.updates += 1
                 if record_path:
                     result.path.append(w.copy())

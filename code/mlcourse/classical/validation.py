@@ -81,14 +81,16 @@ def check_fitted(model: Any, attribute: str = "coef_") -> None:
         raise RuntimeError(f"this {type(model).__name__} is not fitted yet: call fit(X, y) before predict.")
 
 
-def check_predict_input(model: Any, X: Any) -> np.ndarray:
-    """``X`` checked for a fitted linear model's ``predict``: fitted, finite, 2-D, with the fitted number of features.
+def check_predict_input(model: Any, X: Any, *, n_features_from: str = "coef_") -> np.ndarray:
+    """``X`` checked for a fitted model's ``predict``: fitted, finite, 2-D, with the fitted number of features.
 
-    The number of features is the last axis of ``model.coef_`` ((d,) for one output, (K, d) for K classes).
+    The number of features is the last axis of ``model.coef_`` ((d,) for one output, (K, d) for K classes), or,
+    for models without coefficients (trees), the integer attribute named by ``n_features_from`` (e.g.
+    ``"n_features_in_"``).
     """
-    check_fitted(model)
+    check_fitted(model, n_features_from)
     X = check_X(X)
-    n_features = np.shape(model.coef_)[-1]
+    n_features = np.shape(model.coef_)[-1] if n_features_from == "coef_" else int(getattr(model, n_features_from))
     if X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {n_features}.")
     return X

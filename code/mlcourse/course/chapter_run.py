@@ -106,7 +106,7 @@ class ChapterRun:
 
     def show_full_profile(self, headline: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None, *,
                           show: Callable[[dict[str, Any]], None] | None = None, first_run: tuple[str, ...] = (),
-                          ready: bool = True) -> Any:
+                          ready: bool = True) -> None:
         """Show the ``full`` run's numbers beside this page's, or say how to produce them.
 
         Args:
@@ -116,22 +116,21 @@ class ChapterRun:
             first_run: stems of chapters whose full run this one needs first (e.g. the base model's).
             ready: ``False`` when the full results exist but something else it needs does not yet.
 
-        Returns the table shown (a ``DataFrame``), or ``None`` when there is none.
+        Returns nothing, so that it can end a cell without the table being shown twice.
         """
         import pandas as pd
         from IPython.display import Markdown, display
 
         if self.profile == "full":
             display(Markdown("**This page was produced by the `full` profile**: every figure above shows the full run."))
-            return None
+            return
         full = load_results(self.stem, "full")
         if full is None or not ready:
             commands = ", then ".join(f"`python -m mlcourse run {stem} --profile full`"
                                       for stem in (*first_run, self.stem))
             display(Markdown(f"The `full` profile has not been run on this machine yet, so this page shows the "
                              f"`quick` profile only. Run {commands} to add it here."))
-            return None
-        table = None
+            return
         if headline is not None:
             display(Markdown(f"The figures above come from the **quick** profile. The full run's numbers, from "
                              f"`runs/{self.stem}/full/results.json`, are in the right column:"))
@@ -140,4 +139,3 @@ class ChapterRun:
             display(table)
         if show is not None:
             show(full)
-        return table
