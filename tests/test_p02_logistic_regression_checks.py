@@ -11,22 +11,7 @@ from mlcourse.checks import p02_logistic_regression as checks
 from mlcourse.classical.logistic import (
     binary_cross_entropy, logistic_hessian, logistic_loss_and_grad, newton_step, sigmoid,
 )
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    """The check failed and its printed line contains ``hint``."""
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 # ---------------------------------------------------------------- sigmoid

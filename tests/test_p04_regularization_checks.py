@@ -7,16 +7,7 @@ import numpy as np
 
 from mlcourse.checks import p04_regularization as checks
 from mlcourse.classical.regularized import Ridge, coordinate_descent_sweep, ista_step, soft_threshold
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("your code here")
-
-
-def fails_with(verdict, capsys, hint: str) -> None:
-    out = capsys.readouterr().out
-    assert verdict.status == "failed", out
-    assert hint in out, out
+from check_helpers import fails_with, stub
 
 
 # ---------------------------------------------------------------- ridge closed form
@@ -51,11 +42,11 @@ def test_ridge_check_names_the_typical_mistakes(capsys):
         return ridge_reference(X, y, alpha)[0], y.mean()
 
     capsys.readouterr()
-    fails_with(checks.check_ridge_closed_form(penalised_intercept), capsys, "you penalised the intercept")
-    fails_with(checks.check_ridge_closed_form(not_centred), capsys, "you solved without centring")
-    fails_with(checks.check_ridge_closed_form(alpha_over_n), capsys, "your penalty is alpha / n")
-    fails_with(checks.check_ridge_closed_form(wrong_intercept), capsys, "b = mean(y) - mean(X) @ w")
-    fails_with(checks.check_ridge_closed_form(lambda X, y, a: ridge_reference(X, y, a)[0]), capsys,
+    fails_with(capsys, checks.check_ridge_closed_form(penalised_intercept), "you penalised the intercept")
+    fails_with(capsys, checks.check_ridge_closed_form(not_centred), "you solved without centring")
+    fails_with(capsys, checks.check_ridge_closed_form(alpha_over_n), "your penalty is alpha / n")
+    fails_with(capsys, checks.check_ridge_closed_form(wrong_intercept), "b = mean(y) - mean(X) @ w")
+    fails_with(capsys, checks.check_ridge_closed_form(lambda X, y, a: ridge_reference(X, y, a)[0]),
                "expected a tuple (coef, intercept)")
 
 
@@ -70,11 +61,11 @@ def test_soft_threshold_check_passes_the_reference(capsys):
 
 def test_soft_threshold_check_names_the_typical_mistakes(capsys):
     capsys.readouterr()
-    fails_with(checks.check_soft_threshold(lambda z, t: np.where(np.abs(z) > t, z, 0.0)), capsys, "hard thresholding")
-    fails_with(checks.check_soft_threshold(lambda z, t: np.maximum(z - t, 0.0)), capsys, "negative inputs all became 0")
-    fails_with(checks.check_soft_threshold(lambda z, t: np.maximum(np.abs(z) - t, 0.0)), capsys, "the sign was lost")
-    fails_with(checks.check_soft_threshold(lambda z, t: z - t * np.sign(z)), capsys, "crossed zero")
-    fails_with(checks.check_soft_threshold(lambda z, t: "oops"), capsys, "expected S(z, t) as an array")
+    fails_with(capsys, checks.check_soft_threshold(lambda z, t: np.where(np.abs(z) > t, z, 0.0)), "hard thresholding")
+    fails_with(capsys, checks.check_soft_threshold(lambda z, t: np.maximum(z - t, 0.0)), "negative inputs all became 0")
+    fails_with(capsys, checks.check_soft_threshold(lambda z, t: np.maximum(np.abs(z) - t, 0.0)), "the sign was lost")
+    fails_with(capsys, checks.check_soft_threshold(lambda z, t: z - t * np.sign(z)), "crossed zero")
+    fails_with(capsys, checks.check_soft_threshold(lambda z, t: "oops"), "expected S(z, t) as an array")
 
 
 # ---------------------------------------------------------------- coordinate-descent sweep
@@ -104,10 +95,10 @@ def test_coordinate_descent_check_names_the_typical_mistakes(capsys):
         return coordinate_descent_sweep(X, y, coordinate_descent_sweep(X, y, w, alpha), alpha)
 
     capsys.readouterr()
-    fails_with(checks.check_coordinate_descent_sweep(checks._jacobi_sweep), capsys, "residual from the start")
-    fails_with(checks.check_coordinate_descent_sweep(threshold_alpha), capsys, "not n * alpha")
-    fails_with(checks.check_coordinate_descent_sweep(checks._unnormalised_sweep), capsys, "divide by ||x_j||^2")
-    fails_with(checks.check_coordinate_descent_sweep(two_sweeps), capsys, "w after one sweep")
+    fails_with(capsys, checks.check_coordinate_descent_sweep(checks._jacobi_sweep), "residual from the start")
+    fails_with(capsys, checks.check_coordinate_descent_sweep(threshold_alpha), "not n * alpha")
+    fails_with(capsys, checks.check_coordinate_descent_sweep(checks._unnormalised_sweep), "divide by ||x_j||^2")
+    fails_with(capsys, checks.check_coordinate_descent_sweep(two_sweeps), "w after one sweep")
 
 
 # ---------------------------------------------------------------- ISTA step
@@ -128,10 +119,10 @@ def test_ista_check_names_the_typical_mistakes(capsys):
         return X.T @ (X @ w - y) / len(y)
 
     capsys.readouterr()
-    fails_with(checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w - s * grad(X, y, w), a)), capsys,
+    fails_with(capsys, checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w - s * grad(X, y, w), a)),
                "your threshold is alpha")
-    fails_with(checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w - s * len(y) * grad(X, y, w), s * a)),
-               capsys, "n times too large")
-    fails_with(checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w + s * grad(X, y, w), s * a)), capsys,
+    fails_with(capsys,
+               checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w - s * len(y) * grad(X, y, w), s * a)), "n times too large")
+    fails_with(capsys, checks.check_ista_step(lambda X, y, w, a, s: soft_threshold(w + s * grad(X, y, w), s * a)),
                "stepped up the gradient")
-    fails_with(checks.check_ista_step(lambda X, y, w, a, s: w - s * grad(X, y, w)), capsys, "plain gradient step")
+    fails_with(capsys, checks.check_ista_step(lambda X, y, w, a, s: w - s * grad(X, y, w)), "plain gradient step")

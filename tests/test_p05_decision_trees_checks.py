@@ -8,22 +8,7 @@ import pytest
 
 from mlcourse.checks import p05_decision_trees as checks
 from mlcourse.classical.tree_split import entropy, gini
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    """The check failed and its printed line contains ``hint``."""
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 def share(c):

@@ -9,16 +9,7 @@ from mlcourse.checks import p06_random_forests as checks
 from mlcourse.classical.boosting import boosting_stage
 from mlcourse.classical.forest import bootstrap_counts, oob_average, permutation_importance
 from mlcourse.classical.tree import DecisionTreeRegressor
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("your code here")
-
-
-def fails_with(verdict, capsys, hint: str) -> None:
-    out = capsys.readouterr().out
-    assert verdict.status == "failed", out
-    assert hint in out, out
+from check_helpers import fails_with, stub
 
 
 # ---------------------------------------------------------------- bootstrap counts
@@ -34,17 +25,17 @@ def test_bootstrap_check_passes_the_reference(capsys):
 
 def test_bootstrap_check_names_the_typical_mistakes(capsys):
     capsys.readouterr()
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.permutation(n), minlength=n)), capsys,
+    fails_with(capsys, checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.permutation(n), minlength=n)),
                "without replacement")
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: rng.integers(0, n, size=n)), capsys, "np.bincount(indices")
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n - 3, size=n))), capsys,
+    fails_with(capsys, checks.check_bootstrap_counts(lambda n, rng: rng.integers(0, n, size=n)), "np.bincount(indices")
+    fails_with(capsys, checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n - 3, size=n))),
                "minlength=n")
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n, size=n // 2), minlength=n)),
-               capsys, "as many draws as there are rows")
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: bootstrap_counts(n, np.random.default_rng(7))), capsys,
+    fails_with(capsys,
+               checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n, size=n // 2), minlength=n)), "as many draws as there are rows")
+    fails_with(capsys, checks.check_bootstrap_counts(lambda n, rng: bootstrap_counts(n, np.random.default_rng(7))),
                "do not follow the rng")
-    fails_with(checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n // 2, size=n), minlength=n)),
-               capsys, "were never drawn")
+    fails_with(capsys,
+               checks.check_bootstrap_counts(lambda n, rng: np.bincount(rng.integers(0, n // 2, size=n), minlength=n)), "were never drawn")
 
 
 # ---------------------------------------------------------------- out-of-bag average
@@ -67,12 +58,12 @@ def test_oob_check_names_the_typical_mistakes(capsys):
             return (predictions * mask).sum(0) / (mask.sum(0) if divide_by is None else divide_by)
 
     capsys.readouterr()
-    fails_with(checks.check_oob_average(lambda p, c: p.mean(0)), capsys, "you averaged over every tree")
-    fails_with(checks.check_oob_average(lambda p, c: masked_mean(p, c > 0)), capsys, "(counts > 0)")
-    fails_with(checks.check_oob_average(lambda p, c: (p * c).sum(0) / c.sum(0)), capsys, "weighted the trees")
-    fails_with(checks.check_oob_average(lambda p, c: np.nan_to_num(masked_mean(p, c == 0))), capsys, "return NaN there")
-    fails_with(checks.check_oob_average(lambda p, c: masked_mean(p, c == 0, len(p))), capsys, "divided by the number")
-    fails_with(checks.check_oob_average(lambda p, c: masked_mean(p, c == 0)[:-1]), capsys, "of shape (10,)")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: p.mean(0)), "you averaged over every tree")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: masked_mean(p, c > 0)), "(counts > 0)")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: (p * c).sum(0) / c.sum(0)), "weighted the trees")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: np.nan_to_num(masked_mean(p, c == 0))), "return NaN there")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: masked_mean(p, c == 0, len(p))), "divided by the number")
+    fails_with(capsys, checks.check_oob_average(lambda p, c: masked_mean(p, c == 0)[:-1]), "of shape (10,)")
 
 
 # ---------------------------------------------------------------- permutation importance
@@ -116,18 +107,18 @@ def _importance(model, X, y, n_repeats, rng, *, in_place=False, restore=True, ro
 
 def test_permutation_check_names_the_typical_mistakes(capsys):
     capsys.readouterr()
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a, in_place=True, restore=False)), capsys,
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a, in_place=True, restore=False)),
                "changed the X it was given")
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a, sign=-1)), capsys, "signs are flipped")
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a, scores=True)), capsys,
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a, sign=-1)), "signs are flipped")
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a, scores=True)),
                "returned the scores after shuffling")
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a, restore=False)), capsys,
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a, restore=False)),
                "feature 2, which the model never uses")
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a, rows=True)), capsys,
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a, rows=True)),
                "feature 2, which the model never uses")
-    fails_with(checks.check_permutation_importance(lambda *a: _importance(*a).T), capsys, "one row per feature")
-    fails_with(checks.check_permutation_importance(lambda m, X, y, k, rng: _importance(m, X, y, k, np.random.default_rng())),
-               capsys, "same rng seed gave different importances")
+    fails_with(capsys, checks.check_permutation_importance(lambda *a: _importance(*a).T), "one row per feature")
+    fails_with(capsys,
+               checks.check_permutation_importance(lambda m, X, y, k, rng: _importance(m, X, y, k, np.random.default_rng())), "same rng seed gave different importances")
 
 
 # ---------------------------------------------------------------- boosting stage
@@ -155,13 +146,13 @@ def test_boosting_check_names_the_typical_mistakes(capsys):
         return tree, start + step * lr * tree.predict(X)
 
     capsys.readouterr()
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, target="y")), capsys, "you fitted the tree to y")
-    fails_with(checks.check_boosting_stage(lambda X, y, F, lr, d: stage(X, y, F, 1.0, d)), capsys,
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, target="y")), "you fitted the tree to y")
+    fails_with(capsys, checks.check_boosting_stage(lambda X, y, F, lr, d: stage(X, y, F, 1.0, d)),
                "multiply its prediction by learning_rate")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, target="flipped")), capsys, "wrong way")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, step=-1.0)), capsys, "wrong way")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, base="zero")), capsys, "only the step")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, base="mean")), capsys, "restarted from mean(y)")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a, in_place=True)), capsys, "modified in place")
-    fails_with(checks.check_boosting_stage(lambda *a: stage(*a)[1]), capsys, "expected a tuple (tree, F_new)")
-    fails_with(checks.check_boosting_stage(lambda X, y, F, lr, d: stage(X, y, F, lr, d + 2)), capsys, "F_new")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, target="flipped")), "wrong way")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, step=-1.0)), "wrong way")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, base="zero")), "only the step")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, base="mean")), "restarted from mean(y)")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a, in_place=True)), "modified in place")
+    fails_with(capsys, checks.check_boosting_stage(lambda *a: stage(*a)[1]), "expected a tuple (tree, F_new)")
+    fails_with(capsys, checks.check_boosting_stage(lambda X, y, F, lr, d: stage(X, y, F, lr, d + 2)), "F_new")

@@ -9,22 +9,7 @@ import pytest
 from mlcourse.checks import p07_svm_and_metrics as checks
 from mlcourse.classical.metrics import auc_by_ranks, expected_cost, roc_auc_score, roc_curve
 from mlcourse.classical.svm import pegasos_step
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    """The check failed and its printed line contains ``hint``."""
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 # ---------------------------------------------------------------- Pegasos step

@@ -9,21 +9,7 @@ import pytest
 from mlcourse.checks import p08_cross_validation as checks
 from mlcourse.classical.cross_validation import cross_val_scores
 from mlcourse.classical.splitters import KFold, StratifiedKFold
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 def reference_kfold(n, k):

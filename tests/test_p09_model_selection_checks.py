@@ -10,16 +10,7 @@ import numpy as np
 
 from mlcourse.checks import p09_model_selection as checks
 from mlcourse.classical import search
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("your code here")
-
-
-def fails_with(verdict, capsys, hint: str) -> None:
-    out = capsys.readouterr().out
-    assert verdict.status == "failed", out
-    assert hint in out, out
+from check_helpers import fails_with, stub
 
 
 # ---------------------------------------------------------------- grid expansion
@@ -34,13 +25,13 @@ def test_grid_check(capsys):
     assert checks.check_expand_grid(grid_reference)
     assert checks.check_expand_grid(stub).status == "not attempted"
     capsys.readouterr()
-    fails_with(checks.check_expand_grid(lambda g: [dict(zip(g, v)) for v in zip(*g.values())]), capsys, "(zip)")
-    fails_with(checks.check_expand_grid(
-        lambda g: [dict(zip(sorted(g)[::-1], v)) for v in itertools.product(*(g[k] for k in sorted(g)[::-1]))]),
-        capsys, "the LAST sorted key (kernel) must vary fastest")  # fmt: skip
-    fails_with(checks.check_expand_grid(lambda g: [dict(zip(g, v)) for v in itertools.product(*g.values())]),
-               capsys, "sort the keys first")  # fmt: skip
-    fails_with(checks.check_expand_grid(lambda g: list(itertools.product(*g.values()))), capsys, "list of dicts")
+    fails_with(capsys, checks.check_expand_grid(lambda g: [dict(zip(g, v)) for v in zip(*g.values())]), "(zip)")
+    fails_with(capsys,
+        checks.check_expand_grid(
+        lambda g: [dict(zip(sorted(g)[::-1], v)) for v in itertools.product(*(g[k] for k in sorted(g)[::-1]))]), "the LAST sorted key (kernel) must vary fastest")  # fmt: skip
+    fails_with(capsys,
+               checks.check_expand_grid(lambda g: [dict(zip(g, v)) for v in itertools.product(*g.values())]), "sort the keys first")  # fmt: skip
+    fails_with(capsys, checks.check_expand_grid(lambda g: list(itertools.product(*g.values()))), "list of dicts")
 
 
 # ---------------------------------------------------------------- random candidates
@@ -56,13 +47,13 @@ def test_random_check(capsys):
     assert checks.check_random_candidates(stub).status == "not attempted"
     capsys.readouterr()
     uniform = lambda r, n, rng: [{k: rng.uniform(lo, hi) for k, (lo, hi) in r.items()} for _ in range(n)]  # noqa: E731
-    fails_with(checks.check_random_candidates(uniform), capsys, "you drew uniformly between low and high")
+    fails_with(capsys, checks.check_random_candidates(uniform), "you drew uniformly between low and high")
 
     def once(r, n, rng):
         c = random_reference(r, 1, rng)[0]
         return [dict(c) for _ in range(n)]
 
-    fails_with(checks.check_random_candidates(once), capsys, "draw every value afresh")
+    fails_with(capsys, checks.check_random_candidates(once), "draw every value afresh")
 
     def same_draw(r, n, rng):
         out = []
@@ -71,7 +62,7 @@ def test_random_check(capsys):
             out.append({k: 10 ** (math.log10(lo) + u * (math.log10(hi) - math.log10(lo))) for k, (lo, hi) in r.items()})
         return out
 
-    fails_with(checks.check_random_candidates(same_draw), capsys, "draw each hyperparameter independently")
+    fails_with(capsys, checks.check_random_candidates(same_draw), "draw each hyperparameter independently")
 
 
 # ---------------------------------------------------------------- halving round
@@ -99,10 +90,10 @@ def test_halving_check(capsys):
     def added(cands, ev, n, f):
         return halving_reference(cands, ev, n, f)[0], n + f
 
-    fails_with(checks.check_halving_round(floor), capsys, "round up")
-    fails_with(checks.check_halving_round(worst), capsys, "you kept the worst candidates")
-    fails_with(checks.check_halving_round(added), capsys, "multiply by the factor")
-    fails_with(checks.check_halving_round(lambda c, e, n, f: halving_reference(c, e, n, f)[0]), capsys, "expected a tuple")
+    fails_with(capsys, checks.check_halving_round(floor), "round up")
+    fails_with(capsys, checks.check_halving_round(worst), "you kept the worst candidates")
+    fails_with(capsys, checks.check_halving_round(added), "multiply by the factor")
+    fails_with(capsys, checks.check_halving_round(lambda c, e, n, f: halving_reference(c, e, n, f)[0]), "expected a tuple")
 
 
 # ---------------------------------------------------------------- nested CV
@@ -127,7 +118,7 @@ def test_nested_check(capsys):
     def no_refit(make, cands, X, y, outer, inner, score):
         return [score(y[te], make(**cands[0]).fit(X[tr], y[tr]).predict(X[te])) for tr, te in outer.split(X)]
 
-    fails_with(checks.check_nested_cv(leaky), capsys, "the inner search ran on all of X")
-    fails_with(checks.check_nested_cv(peeking), capsys, "best OUTER test score")
-    fails_with(checks.check_nested_cv(no_refit), capsys, "for each outer (train, test)")
-    fails_with(checks.check_nested_cv(lambda *a: nested_reference(*a)[:3]), capsys, "expected 5 outer scores")
+    fails_with(capsys, checks.check_nested_cv(leaky), "the inner search ran on all of X")
+    fails_with(capsys, checks.check_nested_cv(peeking), "best OUTER test score")
+    fails_with(capsys, checks.check_nested_cv(no_refit), "for each outer (train, test)")
+    fails_with(capsys, checks.check_nested_cv(lambda *a: nested_reference(*a)[:3]), "expected 5 outer scores")

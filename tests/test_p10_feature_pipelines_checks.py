@@ -7,22 +7,7 @@ import numpy as np
 import pytest
 
 from mlcourse.checks import p10_feature_pipelines as checks
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    """The check failed and its printed line contains ``hint``."""
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 # ---------------------------------------------------------------- standard scaler

@@ -7,21 +7,7 @@ import numpy as np
 import pytest
 
 from mlcourse.checks import p11_end_to_end as checks
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def fails_with(capsys, verdict, hint: str) -> None:
-    out = capsys.readouterr().out
-    assert not verdict and out.startswith("✗ failed"), out
-    assert hint in out, out
-
-
-@pytest.fixture(autouse=True)
-def _clear(capsys):
-    capsys.readouterr()
+from check_helpers import clear_output, fails_with, stub  # noqa: F401 (clear_output: an autouse fixture)
 
 
 def test_shared_plays_check_passes_the_reference_and_reads_a_stub(capsys):
