@@ -96,7 +96,8 @@ PROJECTS: tuple[Project, ...] = (
             modules=("finetune.classifier", "finetune.downstream_tasks", "finetune.transfer")),
     # Part 3: instruction tuning and analysis
     Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "planned"),
-    Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "planned"),
+    Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "planned",
+            modules=("analysis.calibration",)),
 )
 
 
