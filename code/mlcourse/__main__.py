@@ -77,6 +77,20 @@ def cmd_data(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from mlcourse.course.catalog import find
+    from mlcourse.course.published import publish
+
+    try:
+        stem = find(args.chapter).stem
+        target = publish(stem, args.profile)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"published {stem} ({args.profile}) -> {target}: commit it; the chapter's page shows it from now on")
+    return 0
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from mlcourse.course.book_build import build_book
 
@@ -98,6 +112,11 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", help="folder for the executed notebook and artifacts (default runs/<chapter>/<profile>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+    publishing = sub.add_parser("publish", help="copy a full run's results, figures and run record (never "
+                                "weights) into chapters/published/ for the site")
+    publishing.add_argument("chapter", help="chapter stem or project number")
+    publishing.add_argument("--profile", default="full", help="the profile whose run to publish (default full)")
+    publishing.set_defaults(func=cmd_publish)
     sub.add_parser("data", help="fetch and prepare the Shakespeare corpus").set_defaults(func=cmd_data)
     book = sub.add_parser("book", help="build the site into _build/html (warnings are errors)")
     book.add_argument("--execute", choices=("cache", "off"), default="cache",

@@ -32,7 +32,8 @@ from mlcourse.course.device import describe_device, resolve_device, seed_everyth
 from mlcourse.course.paths import repo_root
 from mlcourse.course.plots import use_course_style
 from mlcourse.course.profiles import resolve_profile
-from mlcourse.course.results import load_results, run_dir_for, save_results
+from mlcourse.course.published import describe_source, find_results
+from mlcourse.course.results import run_dir_for, save_results
 
 FIGURE_DPI = 110
 
@@ -100,6 +101,7 @@ class ChapterRun:
     def finish(self) -> None:
         """Write :attr:`results` (with the timings) to ``<run folder>/results.json`` atomically; print where."""
         self.results["timings_s"] = self.timings
+        self.results.setdefault("device", str(self.device))  # a published run says what it ran on
         saved = save_results(self.folder, self.results)
         print(f"saved the measured numbers to {self.shown_folder / saved.name}")
 
@@ -124,16 +126,17 @@ class ChapterRun:
         if self.profile == "full":
             display(Markdown("**This page was produced by the `full` profile**: every figure above shows the full run."))
             return
-        full = load_results(self.stem, "full")
-        if full is None or not ready:
+        found = find_results(self.stem, "full")
+        if found is None or not ready:
             commands = ", then ".join(f"`python -m mlcourse run {stem} --profile full`"
                                       for stem in (*first_run, self.stem))
             display(Markdown(f"The `full` profile has not been run on this machine yet, so this page shows the "
                              f"`quick` profile only. Run {commands} to add it here."))
             return
+        full = found.results
+        display(Markdown(f"The figures above come from the **quick** profile. {describe_source(found)}"))
         if headline is not None:
-            display(Markdown(f"The figures above come from the **quick** profile. The full run's numbers, from "
-                             f"`runs/{self.stem}/full/results.json`, are in the right column:"))
+            display(Markdown("The full run's numbers are in the right column:"))
             table = pd.DataFrame({"quick (this page)": pd.Series(headline(self.results)),
                                   "full": pd.Series(headline(full))})
             display(table)

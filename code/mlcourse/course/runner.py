@@ -11,13 +11,16 @@ It does not build the book or cache executions (the book build does that); it ne
 from __future__ import annotations
 
 import ast
+import os
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlcourse.course.catalog import Project, find
 from mlcourse.course.profiles import check_profile
+from mlcourse.course.published import write_run_record
 from mlcourse.course.results import run_dir_for
 
 # Set by the runner itself; a user's ``-p`` may not override them.
@@ -94,6 +97,7 @@ def run_chapter(request: RunRequest, output_dir: Path | None = None, progress: b
     folder = run_dir_for(project.stem, request.profile, output_dir)
     executed = folder / f"{project.stem}.ipynb"
     parameters = {"profile": request.profile, "run_dir": str(folder), **request.parameters}
+    started, load_start = datetime.now(timezone.utc), (os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
     start = time.perf_counter()
     pm.execute_notebook(
         str(project.chapter_path),
@@ -103,6 +107,9 @@ def run_chapter(request: RunRequest, output_dir: Path | None = None, progress: b
         progress_bar=progress,
         kernel_name="python3",
     )
-    minutes = (time.perf_counter() - start) / 60
+    wall_s = time.perf_counter() - start
+    # The run record (machine, commit, wall time) travels with the results when a maintainer publishes them.
+    write_run_record(folder, project.stem, request.profile, request.parameters, started, wall_s, load_start)
+    minutes = wall_s / 60
     print(f"{project.stem} ({request.profile}) finished in {minutes:.1f} min -> {executed}")
     return executed
