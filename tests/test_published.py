@@ -69,16 +69,25 @@ def test_own_run_takes_precedence_over_the_published_one_and_each_is_labelled(fo
 
 
 def test_chapter_page_shows_the_published_run_with_its_label(folders, monkeypatch):
-    _full_run(0.25)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = _full_run(0.25)
+    fig, ax = plt.subplots()
+    run.save_figure(fig, "curve")
+    plt.close(fig)
     publish("p99_demo")
     os.remove(folders / "runs" / "p99_demo" / "full" / "results.json")
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     quick = ChapterRun("p99_demo", "quick", SETTINGS)
     quick.results["loss"] = 2.0
-    quick.show_full_profile(lambda r: {"loss": r["loss"]})
+    quick.show_full_profile(lambda r: {"loss": r["loss"]}, figures=("curve", "not_saved"))
     assert "published by the course's maintainers" in shown[0].data
-    assert shown[-1].loc["loss"].tolist() == [2.0, 0.25]
+    assert shown[2].loc["loss"].tolist() == [2.0, 0.25]
+    assert "`curve`" in shown[3].data and shown[4].format == "png" and len(shown) == 5  # not_saved: skipped
 
 
 def test_cache_record_older_than_the_full_results_is_dropped(folders, tmp_path):

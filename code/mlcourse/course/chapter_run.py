@@ -108,7 +108,7 @@ class ChapterRun:
 
     def show_full_profile(self, headline: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None, *,
                           show: Callable[[dict[str, Any]], None] | None = None, first_run: tuple[str, ...] = (),
-                          ready: bool = True) -> None:
+                          ready: bool = True, figures: tuple[str, ...] = ()) -> None:
         """Show the ``full`` run's numbers beside this page's, or say how to produce them.
 
         Args:
@@ -117,11 +117,12 @@ class ChapterRun:
             show: instead of (or after) the table, displays whatever the chapter wants from the full results.
             first_run: stems of chapters whose full run this one needs first (e.g. the base model's).
             ready: ``False`` when the full results exist but something else it needs does not yet.
+            figures: names of figures the full run saved (``run.save_figure(fig, name)``) to show below the table.
 
         Returns nothing, so that it can end a cell without the table being shown twice.
         """
         import pandas as pd
-        from IPython.display import Markdown, display
+        from IPython.display import Image, Markdown, display
 
         if self.profile == "full":
             display(Markdown("**This page was produced by the `full` profile**: every figure above shows the full run."))
@@ -142,3 +143,8 @@ class ChapterRun:
             display(table)
         if show is not None:
             show(full)
+        for name in figures:
+            path = found.folder / f"{name}.png"
+            if path.exists():  # a figure the full run did not save is skipped, not an error
+                display(Markdown(f"*The full run's figure `{name}`:*"))
+                display(Image(filename=str(path)))
