@@ -9,7 +9,7 @@ NOTEBOOKS := chapters exercises solutions
 # model train it once (a file lock in mlcourse.training.base_model), and likewise the course's tokenizer.
 WORKERS ?= 2
 
-.PHONY: book test venv data notebooks test-lib test-notebooks test-book test-site clean
+.PHONY: book test venv data notebooks test-lib test-notebooks test-book test-site test-outside-clone clean
 
 book: data                              ## build _build/html, executing the chapters (quick profile, cached)
 	$(PY) -m mlcourse book --execute cache
@@ -28,7 +28,7 @@ data: venv                              ## fetch + verify + parse the Shakespear
 	$(PY) -m mlcourse data
 
 test-lib: venv                          ## pytest: library, data, runner
-	OMP_NUM_THREADS=1 $(PY) -m pytest tests --ignore=tests/site -q -n $(WORKERS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests --ignore=tests/site --ignore=tests/outside_clone -q -n $(WORKERS)
 
 test-notebooks: venv                    ## nbval: every notebook runs top to bottom with its defaults, in parallel
 	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider \
@@ -39,6 +39,11 @@ test-book: venv                         ## the book renders the stored outputs w
 
 test-site: venv                         ## headless Chromium over the built site, with no network
 	$(PY) -m pytest tests/site -q
+
+# Not part of `make test`: it installs a fresh virtual environment from PyPI (minutes, and needs PyPI), to check
+# that a chapter notebook downloaded alone runs. Run it after changing the bootstrap cell or the requirements.
+test-outside-clone: venv                ## one chapter notebook, copied alone, run by a fresh environment
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/outside_clone -q -s
 
 notebooks: venv                         ## re-execute every notebook in place (quick profile) before committing
 	# One at a time, one torch thread each, as in CI: the stored outputs (and the numbers the chapters' prose

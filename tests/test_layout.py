@@ -138,9 +138,11 @@ def test_the_book_reads_in_the_catalog_order():
     import yaml
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    entries = [c for part in toc["parts"] for c in part["chapters"]]
+    files = [c["file"] for c in entries]
     chapters = [Path(f).name for f in files if f.startswith("chapters/part") and not f.endswith("index")]
     assert chapters == [p.stem for p in PROJECTS if p.status == "available"]
-    for stem in chapters:  # each chapter is followed by its exercises and its solutions
-        i = files.index(next(f for f in files if f.endswith("/" + stem) and f.startswith("chapters/")))
-        assert files[i + 1:i + 3] == [f"exercises/{stem}", f"solutions/{stem}"], stem
+    for stem in chapters:  # each chapter holds its exercises and its solutions, nested under it in the sidebar
+        entry = next(c for c in entries if c["file"].startswith("chapters/") and c["file"].endswith("/" + stem))
+        nested = [s["file"] for s in entry.get("sections", [])]
+        assert nested == [f"exercises/{stem}", f"solutions/{stem}"], stem

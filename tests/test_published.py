@@ -93,7 +93,8 @@ def test_chapter_page_shows_the_published_run_with_its_label(folders, monkeypatc
 def test_cache_record_older_than_the_full_results_is_dropped(folders, tmp_path):
     from jupyter_cache import get_cache
 
-    notebook = tmp_path / "p99_demo.ipynb"
+    (tmp_path / "chapters").mkdir()
+    notebook = tmp_path / "chapters" / "p99_demo.ipynb"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1", execution_count=1)])
     nbformat.write(nb, notebook)
     cache = get_cache(str(tmp_path / "cache"))

@@ -1,4 +1,5 @@
-"""Fixtures for the browser check: the built site served on localhost, and headless Chromium with no network.
+"""Fixtures for the browser check: the built site served on localhost (gzip, like a real static host), and
+headless Chromium with no network, whose console the tests read.
 
 Chromium runs with every host name except localhost mapped to "not found", so a page that still needs the
 internet (a CDN script, a web font) fails here exactly as it would on an offline reader's machine.
@@ -7,6 +8,8 @@ internet (a CDN script, a web font) fails here exactly as it would on an offline
 from __future__ import annotations
 
 import functools
+import gzip
+import io
 import os
 import shutil
 import threading
@@ -36,13 +39,34 @@ def site_dir() -> Path:
     return site
 
 
+COMPRESSED = (".html", ".css", ".js", ".svg", ".json", ".txt", ".inv")
+
+
+class StaticHost(SimpleHTTPRequestHandler):
+    """A static host as the site is published on (GitHub Pages, Netlify, Read the Docs): text files gzip-encoded
+    when the browser accepts it, images and fonts as they are. Page weights measured here are what a reader
+    downloads."""
+
+    def log_message(self, *args):  # keep pytest's output readable
+        pass
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (accepts and path.is_file() and path.suffix in COMPRESSED):
+            return super().send_head()
+        body = gzip.compress(path.read_bytes(), compresslevel=6)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
 @pytest.fixture(scope="session")
 def site_url(site_dir: Path):
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # keep pytest's output readable
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site_dir)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(StaticHost, directory=str(site_dir)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -71,6 +95,7 @@ def browser():
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # tests read the console
     service = Service(executable_path=_find("MLCOURSE_CHROMEDRIVER", "chromedriver"))
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from mlcourse.course.catalog import available
 from mlcourse.course.paths import repo_root
+from mlcourse.course.published import drop_stale_cache
 
 MODES = ("cache", "off")
 
@@ -40,6 +42,12 @@ def build_book(execute: str = "cache") -> int:
     """Run ``jupyter-book build`` with ``-W -n --keep-going``; return its exit status (0 = no warnings)."""
     root = repo_root()
     config = derived_config(root, execute)
+    if execute == "cache":
+        # The cache keys a page on its code only: a page cached before a full run (own or published) would keep
+        # saying that the run does not exist. Drop those records so that the build executes them again.
+        stems = [project.stem for project in available()]
+        for stem in drop_stale_cache(root / "_build" / ".jupyter_cache", stems):
+            print(f"{stem}: full results newer than its cached page; it is executed again")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(root), "--config", str(config), "-W", "-n", "--keep-going"]
     print("$", " ".join(command), flush=True)

@@ -152,7 +152,7 @@ def drop_stale_cache(cache_path: Path, stems: list[str]) -> list[str]:
     dropped = []
     for record in cache.list_cache_records():
         stem = Path(record.uri).stem
-        if stem not in stems:
+        if stem not in stems or "chapters" not in Path(record.uri).parts:  # exercises share the stem: not theirs
             continue
         newest = _newest_results_time(stem)
         created = record.created.replace(tzinfo=timezone.utc) if record.created.tzinfo is None else record.created

@@ -3,7 +3,8 @@
 Altair's own HTML loads those scripts from a CDN, which fails on a machine without internet (CI, a train,
 a locked-down lab). Here the build writes one bundle made by ``vl_convert.javascript_bundle`` (which puts
 ``vegaEmbed``, ``vegaLite`` and ``vega`` on ``window``) into the site's ``_static/`` and links it from every
-page. The charts themselves are emitted by :func:`mlcourse.course.plots.show_chart`, which waits for that global.
+page that holds a chart (0.9 MB; pages without one do not load it). The charts themselves are emitted by
+:func:`mlcourse.course.plots.show_chart`, which waits for that global.
 
 It does not render charts at build time (they stay interactive) and does nothing for non-HTML builders.
 
@@ -60,6 +61,14 @@ def _write_bundle(app) -> None:
     app.add_js_file(BUNDLE_NAME)
 
 
+def _only_on_chart_pages(app, pagename, templatename, context, doctree) -> None:
+    """Remove the bundle from pages whose body holds no chart (an OfflineChart's ``mlcourse-vega`` div)."""
+    scripts = context.get("script_files")
+    if scripts and "mlcourse-vega" not in (context.get("body") or ""):
+        scripts[:] = [s for s in scripts if not str(getattr(s, "filename", None) or "").endswith(BUNDLE_NAME)]
+
+
 def setup(app) -> dict:
     app.connect("builder-inited", _write_bundle)
+    app.connect("html-page-context", _only_on_chart_pages)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
