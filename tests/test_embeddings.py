@@ -7,9 +7,12 @@ import pytest
 import torch
 
 from mlcourse.embeddings.skipgram import (
-    SkipGram, SkipGramConfig, full_softmax_loss, negative_sampling_loss, negative_sampling_sgd_step, train_skipgram,
+    SkipGram, SkipGramConfig, full_softmax_loss, negative_sampling_loss, negative_sampling_sgd_step,
+    shared_negatives_sgd_step, train_skipgram,
 )
-from mlcourse.embeddings.skipgram_data import Vocab, keep_probabilities, noise_distribution, skipgram_pairs, tokenize_words
+from mlcourse.embeddings.skipgram_data import (
+    Vocab, keep_probabilities, keep_probability, noise_distribution, skipgram_pairs, tokenize_words,
+)
 from mlcourse.embeddings.word_vectors import (
     analogy, analogy_questions, evaluate_analogies, nearest_neighbours, neighbour_overlap, pca_2d, unit_rows,
 )
@@ -101,6 +104,53 @@ def test_gradients_flow_to_both_tables_and_sgd_step_matches_autograd():
     assert step_loss == pytest.approx(loss.item() / len(c), rel=1e-5)
     assert torch.allclose(model.center.weight, expected_center, atol=1e-6)
     assert torch.allclose(model.context.weight, expected_context, atol=1e-6)
+
+
+def test_shared_negatives_step_is_sgd_on_the_pool_weighted_loss():
+    """Two groups of 3 pairs, each with its own pool of 4 noise words weighted k / N = 2 / 4 (autograd reference)."""
+    torch.manual_seed(0)
+    model = SkipGram(12, 5)
+    with torch.no_grad():
+        model.context.weight.normal_()
+    c, o = torch.tensor([1, 2, 1, 3, 4, 5]), torch.tensor([3, 4, 5, 6, 7, 8])
+    pools = torch.tensor([[6, 7, 9, 9], [0, 1, 10, 11]])  # (groups, N): a repeated word counts twice
+    v, u = model.center(c), model.context
+    neg_scores = torch.einsum("gpd,gnd->gpn", v.view(2, 3, 5), u(pools))  # (groups, G, N)
+    loss = -(torch.nn.functional.logsigmoid((u(o) * v).sum(-1)).sum()
+             + 2 / 4 * torch.nn.functional.logsigmoid(-neg_scores).sum())
+    loss.backward()
+    expected_center = model.center.weight.detach() - 0.1 * model.center.weight.grad
+    expected_context = model.context.weight.detach() - 0.1 * model.context.weight.grad
+    # the logged loss: exact positive term, pool term estimated on the first group
+    logged = -(torch.nn.functional.logsigmoid((u(o) * v).sum(-1)).mean()
+               + 2 / 4 * torch.nn.functional.logsigmoid(-neg_scores[0]).sum(-1).mean()).item()
+    step_loss = shared_negatives_sgd_step(model, c, o, pools, k=2, lr=0.1)
+    assert step_loss == pytest.approx(logged, rel=1e-5)
+    assert torch.allclose(model.center.weight, expected_center, atol=1e-6)
+    assert torch.allclose(model.context.weight, expected_context, atol=1e-6)
+
+
+def test_shared_negatives_training_separates_topics():
+    sentences = tiny_corpus()
+    vocab = Vocab.build(sentences, min_count=1)
+    ids = [vocab.encode(s) for s in sentences]
+    cfg = SkipGramConfig(dim=8, window=2, epochs=8, batch_size=64, pool_group=16, negative_pool=8, lr=0.005,
+                         subsample=0)  # 4 groups of 16 pairs per batch, each with 8 shared noise words
+    model, history = train_skipgram(ids, vocab.counts, cfg, progress=False, log_every=5)
+    assert history[-1]["loss"] < history[0]["loss"] * 0.9
+    unit = unit_rows(model.vectors)
+    a, b = vocab.encode(TOPIC_A), vocab.encode(TOPIC_B)
+    assert (unit[a] @ unit[a].T).mean() > (unit[a] @ unit[b].T).mean() + 0.2
+
+
+def test_keep_probability_follows_the_formula_at_given_frequencies():
+    t = 1e-3
+    freqs = np.array([0.1, 1e-2, 2.618 * t, 1e-3])
+    expected = np.minimum(1, (np.sqrt(freqs / t) + 1) * t / freqs)
+    assert np.allclose(keep_probability(freqs, t), expected)
+    assert keep_probability(np.array([1e-3]), t)[0] == 1.0  # f = t is kept always (the old cell printed 0.53)
+    counts = np.array([900, 90, 10])
+    assert np.allclose(keep_probabilities(counts, t), keep_probability(counts / counts.sum(), t))
 
 
 def test_negative_sampling_rejects_wrong_negative_shape():

@@ -6,6 +6,12 @@ characters, slow for words); ``negative_sampling_loss`` tells the true context f
 k + 1 logistic regressions (O(k) per pair), word2vec's practical objective. ``train_skipgram`` draws the
 pairs of each epoch afresh (new subsampling, shuffled), trains in large batches with a linearly decaying learning rate
 (negative sampling: hand-written sparse SGD, as word2vec; full softmax: autograd + Adam), records the loss.
+Two negative-sampling steps: ``negative_sampling_sgd_step`` draws k negatives per pair (word2vec's way, a
+gather/multiply/scatter over (B, k + 1, d) blocks); ``shared_negatives_sgd_step`` (the default,
+``negative_pool > 0``) draws a pool of N noise words per group of pairs, shared by them and weighted k / N,
+the same gradient in expectation, computed with batched matrix products instead of memory-bound gathers
+(each group of 128 pairs has its own pool of 32; a batch that does not split into whole groups, such as the last
+one of an epoch, takes the per-pair step).
 
 What it does not do: tokenise or build pairs (``mlcourse.embeddings.skipgram_data``), or query the trained vectors
 (``mlcourse.embeddings.word_vectors``: neighbours, analogies, PCA).
@@ -108,13 +114,53 @@ def negative_sampling_sgd_step(
     return -F.logsigmoid(scores * sign).sum(-1).mean().item()
 
 
+@torch.no_grad()
+def shared_negatives_sgd_step(
+    model: SkipGram, centers: torch.Tensor, contexts: torch.Tensor, pools: torch.Tensor, k: int, lr: float
+) -> float:
+    """One sparse SGD step in which each group of G consecutive pairs shares one pool of N noise words.
+
+    Each pair's negative term is ``(k / N) sum_n log s(-u_n . v)`` over its group's pool: the expected value of
+    k independently drawn negatives, so the objective is word2vec's in expectation (GPU word2vec implementations
+    share negatives the same way). Scores and both gradients are batched matrix products, (G, d) @ (d, N) per
+    group, instead of (B, k + 1, d) gathers and scatters. Groups keep a pool word's update to G * k / N pair
+    gradients (20 for G=128, N=32); one pool for a whole batch of 4,096 made rare pool words jump and diverge.
+    centers, contexts: (B,) ids with B = n_groups * G; pools: (n_groups, N) ids. Returns the mean loss per
+    pair (its pool term estimated on the first group).
+    """
+    center_w, context_w = model.center.weight, model.context.weight
+    n_groups, N = pools.shape
+    d = center_w.shape[1]
+    v = center_w.index_select(0, centers)  # (B, d)
+    u_pos = context_w.index_select(0, contexts)  # (B, d)
+    u_neg = context_w.index_select(0, pools.reshape(-1)).view(n_groups, N, d)  # (n_groups, N, d)
+    v_groups = v.view(n_groups, -1, d)  # (n_groups, G, d)
+    s_pos = (u_pos * v).sum(-1, keepdim=True)  # (B, 1)
+    s_neg = torch.bmm(v_groups, u_neg.transpose(1, 2))  # (n_groups, G, N)
+    weight = k / N
+    g_pos = torch.sigmoid(s_pos).sub_(1.0)  # (B, 1) dL/ds for the true context: s(s) - 1
+    g_neg = torch.sigmoid(s_neg).mul_(weight)  # (n_groups, G, N) dL/ds for the pool: (k / N) s(s)
+    # the loss is only logged: its pool term is estimated on the first group (a log over all B * N scores
+    # would cost a tenth of the step); the positive term is exact
+    loss = -(F.logsigmoid(s_pos).mean() + weight * F.logsigmoid(-s_neg[0]).sum(-1).mean()).item()
+    step_v = torch.baddbmm((g_pos * u_pos).view(n_groups, -1, d), g_neg, u_neg)  # (n_groups, G, d): dL/dv
+    step_pos = g_pos * v  # (B, d): dL/du_context
+    step_neg = torch.bmm(g_neg.transpose(1, 2), v_groups)  # (n_groups, N, d): dL/du_n, summed over the group
+    center_w.index_add_(0, centers, step_v.view(-1, d), alpha=-lr)
+    context_w.index_add_(0, contexts, step_pos, alpha=-lr)
+    context_w.index_add_(0, pools.reshape(-1), step_neg.view(-1, d), alpha=-lr)
+    return loss
+
+
 @dataclass
 class SkipGramConfig:
     """Settings of one training run. ``objective``: "negative" (sampling, trained by hand-written sparse SGD
     like word2vec, ``lr`` per pair) or "softmax" (full, trained by autograd + Adam, ``lr`` of Adam).
 
     ``subsample``: word2vec's threshold t (0 = keep every token). ``shrink_window``: draw each center's window
-    from 1..window (near words weigh more), as word2vec and gensim do.
+    from 1..window (near words weigh more), as word2vec and gensim do. ``negative_pool``: N noise words shared
+    by each group of ``pool_group`` pairs (:func:`shared_negatives_sgd_step`); 0 draws ``negatives`` per pair
+    instead (:func:`negative_sampling_sgd_step`, the textbook step, slower on a CPU).
     """
 
     dim: int = 100
@@ -126,6 +172,8 @@ class SkipGramConfig:
     lr: float = 0.025
     objective: Literal["negative", "softmax"] = "negative"
     shrink_window: bool = True
+    negative_pool: int = 32
+    pool_group: int = 128
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -134,6 +182,10 @@ class SkipGramConfig:
         for name in ("dim", "window", "negatives", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.pool_group < 1:
+            raise ValueError(f"pool_group must be >= 1, got {self.pool_group}")
+        if self.negative_pool < 0:
+            raise ValueError(f"negative_pool must be >= 0 (0: per-pair negatives), got {self.negative_pool}")
 
 
 def train_skipgram(
@@ -175,6 +227,9 @@ def train_skipgram(
         centers_t, contexts_t = torch.from_numpy(centers)[order], torch.from_numpy(contexts)[order]
         n_batches = math.ceil(len(centers) / config.batch_size)
         total_steps = total_steps or n_batches * config.epochs
+        groups = config.batch_size // config.pool_group
+        if opt is None and config.negative_pool and groups:  # the epoch's pools in one draw: (n_batches, groups, N)
+            pools = torch.randint(len(table), (n_batches, groups, config.negative_pool), generator=gen)
         # stdout, not stderr: the book build treats stderr in a notebook's outputs as a warning
         bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False,
                    mininterval=2.0, ncols=90, file=sys.stdout)
@@ -190,7 +245,10 @@ def train_skipgram(
                 loss.backward()
                 opt.step()
                 running.append(loss.item())
-            else:  # negative sampling: word2vec's sparse SGD
+            elif config.negative_pool and groups and len(c) == groups * config.pool_group:  # shared pools
+                pool = table[pools[b]].to(device)  # (groups, N)
+                running.append(shared_negatives_sgd_step(model, c, o, pool, config.negatives, lr))
+            else:  # negative sampling: word2vec's sparse SGD, k negatives per pair
                 picks = torch.randint(len(table), (len(c), config.negatives), generator=gen)
                 running.append(negative_sampling_sgd_step(model, c, o, table[picks].to(device), lr))  # (B, K)
             step, seen = step + 1, seen + len(c)

@@ -63,17 +63,27 @@ class Vocab:
         return np.array([self.index[w] for w in words if w in self.index], dtype=np.int64)
 
 
-def keep_probabilities(counts: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
-    """word2vec's subsampling: word i is kept with ``min(1, (sqrt(f/t) + 1) * t / f)``, f its frequency.
+def keep_probability(freqs: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
+    """word2vec's subsampling rule on frequencies f (shares of all tokens): ``min(1, (sqrt(f/t) + 1) * t / f)``.
 
-    ``threshold`` t = 0 turns subsampling off (every probability 1). Shape (V,) like ``counts``.
+    Words with f below about 2.6 t are always kept; ``threshold`` t = 0 keeps everything. Shape like ``freqs``.
     """
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
+    freqs = np.asarray(freqs, dtype=np.float64)
     if threshold == 0:
-        return np.ones(len(counts))
-    f = counts / counts.sum()
-    return np.minimum(1.0, (np.sqrt(f / threshold) + 1.0) * threshold / f)
+        return np.ones(freqs.shape)
+    return np.minimum(1.0, (np.sqrt(freqs / threshold) + 1.0) * threshold / freqs)
+
+
+def keep_probabilities(counts: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
+    """:func:`keep_probability` of each word of a vocabulary, from its ``counts`` (V,): f = count / total count.
+
+    ``counts`` are raw counts, normalised here; to evaluate the rule at given frequencies, call
+    :func:`keep_probability` (normalising a handful of frequencies would change them).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    return keep_probability(counts / counts.sum(), threshold)
 
 
 def skipgram_pairs(
@@ -92,16 +102,14 @@ def skipgram_pairs(
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    kept = []
-    for s in sentences:
-        if keep_prob is not None and len(s):
-            s = s[rng.random(len(s)) < keep_prob[s]]
-        if len(s) > 1:
-            kept.append(s)
-    if not kept:
+    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    if lengths.sum() == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    ids = np.concatenate(kept)  # (N,) all sentences back to back
-    sent = np.repeat(np.arange(len(kept)), [len(s) for s in kept])  # (N,) sentence number of each token
+    ids = np.concatenate([np.asarray(s, dtype=np.int64) for s in sentences])  # (N,) all sentences back to back
+    sent = np.repeat(np.arange(len(sentences)), lengths)  # (N,) sentence number of each token
+    if keep_prob is not None:  # one draw per token for the whole corpus, no loop over sentences
+        kept = rng.random(len(ids)) < keep_prob[ids]
+        ids, sent = ids[kept], sent[kept]
     pos = np.arange(len(ids))
     reach = rng.integers(1, window + 1, len(ids)) if shrink_window else np.full(len(ids), window)
     centers, contexts = [], []

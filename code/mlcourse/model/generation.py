@@ -5,10 +5,16 @@ temperature (T < 1 sharpens the distribution, T > 1 flattens it, T = 0 means "ta
 truncated to the ``top_k`` most likely tokens and/or to the smallest set whose probability reaches ``top_p``,
 renormalised, and one token is drawn from a ``torch.Generator`` (so a seeded sample is repeatable).
 
-What it deliberately does not do: a key-value cache. Every new token re-runs the model over the whole (cropped)
-context, O(T^2) work per token instead of O(T); for the course's models and a few hundred tokens that is well
-under a second, and it keeps the model's forward pass the only code path. No beam search, no repetition
-penalty, no stop strings.
+The key-value cache (``use_cache``, on by default for a model that accepts one): without it every new token
+re-runs the model over the whole (cropped) context, O(T) positions of work per token; with it the prompt is
+run once (the "prefill"), every layer keeps its keys and values in a :class:`~mlcourse.model.transformer.KVCache`,
+and each new token runs the model on that one position, its RoPE angle offset by the cache length. The output
+is the same, token for token: a causal model's keys and values of position t never depend on what comes after
+t. Once the sequence outgrows ``max_context`` the no-cache path crops the oldest tokens, which changes every
+kept position's keys; the cache is then rebuilt from the cropped window at every step, to stay exact (and as
+slow as no cache). :func:`kv_cache_bytes` is the cache's memory formula.
+
+What it deliberately does not do: beam search, repetition penalties, stop strings, a rolling cache.
 
 Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
@@ -20,6 +26,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+from mlcourse.model.transformer import KVCache, TransformerConfig, TransformerLM
 
 
 def _check_arguments(prompt_ids: torch.Tensor, vocab_size: int | None, max_new_tokens: int, temperature: float,
@@ -68,6 +76,7 @@ def generate(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     max_context: int | None = None,
+    use_cache: bool | None = None,
 ) -> torch.Tensor:
     """Continue each prompt by ``max_new_tokens`` tokens.
 
@@ -81,6 +90,9 @@ def generate(
         max_context: how many of the latest tokens the model reads; default ``model.config.max_seq_len``.
             A model with absolute positions cannot read more than its table; a RoPE model could, but it was
             trained on windows of at most that length and the cost without a cache grows quadratically.
+        use_cache: keep every layer's keys and values (same output, far less work per token). ``None`` (default):
+            when the model accepts a cache (``model.forward(ids, cache=...)``, as ``TransformerLM`` does) and no
+            attention edit (chapter 13.5) is active; ``True`` for a model without one is an error.
 
     Returns (B, T + max_new_tokens) ids: the prompt followed by the new tokens. (T,) in gives (T + n,) out.
     """
@@ -93,14 +105,26 @@ def generate(
         max_context = limit
     elif limit is not None and getattr(config, "positions", None) in ("learned", "sinusoidal") and max_context > limit:
         raise ValueError(f"max_context={max_context} exceeds the model's position table ({limit}); use <= {limit}.")
+    cacheable = _accepts_cache(model)
+    if use_cache and not cacheable:
+        raise ValueError(f"use_cache=True, but {type(model).__name__} takes no key-value cache (or an attention edit is "
+                         "active); use use_cache=False.")
+    use_cache = cacheable if use_cache is None else use_cache
     device = next(model.parameters()).device
     ids = ids.to(device=device, dtype=torch.long)
     was_training = model.training
     model.eval()
+    cache = None
     try:
         for _ in range(max_new_tokens):
             context = ids if max_context is None else ids[:, -max_context:]  # (B, <= max_context)
-            logits = model(context)[:, -1, :].float()  # (B, V): only the last position predicts the next token
+            if not use_cache:
+                logits = model(context)[:, -1, :].float()  # (B, V): only the last position predicts the next token
+            elif cache is None or context.shape[1] == len(cache):  # prefill, or the window slid: rebuild
+                cache = KVCache(len(model.layers))
+                logits = model(context, cache=cache)[:, -1, :].float()  # (B, V)
+            else:  # one new position; its keys and values join the cache
+                logits = model(ids[:, -1:], cache=cache)[:, -1, :].float()  # (B, 1) -> (B, V)
             if temperature == 0:
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
@@ -112,6 +136,19 @@ def generate(
     finally:
         model.train(was_training)
     return ids[0] if single else ids
+
+
+def _accepts_cache(model: nn.Module) -> bool:
+    """True for a :class:`TransformerLM` whose attention layers have no edit hook (whose weights a cache would skip)."""
+    return isinstance(model, TransformerLM) and all(layer.self_attn.edit_weights is None for layer in model.layers)
+
+
+def kv_cache_bytes(config: TransformerConfig, positions: int, batch_size: int = 1, bytes_per_number: int = 4) -> int:
+    """Memory of a full key-value cache: 2 (k, v) x layers x kv_heads x d_head x positions x batch x bytes.
+
+    Grouped-query attention divides it by n_heads / n_kv_heads (Mistral 7B: 4). float32 = 4 bytes, bf16 = 2.
+    """
+    return 2 * config.n_layers * config.kv_heads * config.d_head * positions * batch_size * bytes_per_number
 
 
 def sample_texts(model: nn.Module, prompts: Sequence[str], encode: Callable[[str], Sequence[int]],

@@ -14,7 +14,12 @@ What it does:
   * :func:`next_token_loss`: the course's one language-model loss (mean cross-entropy of the logits against the
     next tokens); :meth:`TransformerLM.loss` and the training loop's ``lm_loss`` go through it.
 
-What it deliberately does not do: generation and key-value caches (chapter 14), dropout, padding masks, the
+Chapter 14 adds attention and residual dropout (``attn_dropout``, ``resid_dropout``, default 0: active in
+training mode only) and the key-value cache plumbing: ``forward(ids, cache=KVCache(...))`` reads the positions
+already cached, offsets the positions (RoPE angles, absolute tables) by the cache length and appends the new
+keys and values; :mod:`mlcourse.model.generation` drives it.
+
+What it deliberately does not do: the sampling loop (chapter 14's ``generation``), padding masks, the
 training loop. Parameter and FLOP formulas live in :mod:`mlcourse.model.size`.
 """
 
@@ -28,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcourse.model.gqa_attention import AttentionPath, GroupedQueryAttention
+from mlcourse.model.gqa_attention import AttentionPath, GroupedQueryAttention, LayerKVCache
 from mlcourse.model.parts import FeedForward, FFNKind, NormKind, RotaryEmbedding, make_norm, sinusoidal_positions
 
 PositionKind = Literal["sinusoidal", "learned", "rope", "none"]
@@ -58,6 +63,11 @@ class TransformerConfig:
     attn_scale: float | None = None  # None = 1/sqrt(d_head)
     attention_path: AttentionPath = "fast"
     init_std: float = 0.02
+    # Sinusoid amplitude; None = init_std * sqrt(2), so a position vector is as long as a token embedding at
+    # initialisation (both about init_std * sqrt(d)). 1.0 is the 2017 table, which here outweighs a token ~35:1.
+    position_scale: float | None = None
+    attn_dropout: float = 0.0  # probability of dropping an attention weight (training mode only)
+    resid_dropout: float = 0.0  # probability of dropping a unit of each block's output before it joins the residual
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads != 0:
@@ -69,6 +79,9 @@ class TransformerConfig:
         for name in ("vocab_size", "d_model", "n_layers", "max_seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        for name in ("attn_dropout", "resid_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
 
     @property
     def d_head(self) -> int:
@@ -87,7 +100,13 @@ class TransformerConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; the dropout fields only when non-zero, so that configs saved before they existed
+        (the cached base model's ``base.json``, its checkpoints) still compare equal to a new default one."""
+        fields = asdict(self)
+        for name in ("attn_dropout", "resid_dropout"):
+            if fields[name] == 0.0:
+                del fields[name]
+        return fields
 
     @classmethod
     def classic(cls, **changes: Any) -> "TransformerConfig":
@@ -119,23 +138,40 @@ class DecoderBlock(nn.Module):
         self.residual = c.residual
         self.self_attn = GroupedQueryAttention(
             c.d_model, c.n_heads, c.kv_heads, bias=c.bias, window=c.sliding_window, scale=c.attn_scale,
-            path=c.attention_path,
+            path=c.attention_path, dropout=c.attn_dropout,
         )
+        self.resid_dropout = nn.Dropout(c.resid_dropout)  # on each sub-layer's output (identity when p = 0)
         self.mlp = FeedForward(c.d_model, c.ff_dim, c.ffn, bias=c.bias)
         self.input_layernorm = make_norm(c.norm, c.d_model, c.norm_eps, c.bias)  # HF's names for norm1, norm2
         self.post_attention_layernorm = make_norm(c.norm, c.d_model, c.norm_eps, c.bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """x: (B, T, d_model) -> (B, T, d_model)."""
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: LayerKVCache | None = None) -> torch.Tensor:
+        """x: (B, T, d_model) -> (B, T, d_model); ``cache``: this layer's past keys and values (generation)."""
         if self.pre_norm:
-            h = self.self_attn(self.input_layernorm(x), rope)
+            h = self.resid_dropout(self.self_attn(self.input_layernorm(x), rope, cache))
             x = x + h if self.residual else h
-            h = self.mlp(self.post_attention_layernorm(x))
+            h = self.resid_dropout(self.mlp(self.post_attention_layernorm(x)))
             return x + h if self.residual else h
-        h = self.self_attn(x, rope)
+        h = self.resid_dropout(self.self_attn(x, rope, cache))
         x = self.input_layernorm(x + h if self.residual else h)
-        h = self.mlp(x)
+        h = self.resid_dropout(self.mlp(x))
         return self.post_attention_layernorm(x + h if self.residual else h)
+
+
+class KVCache:
+    """The key-value cache of a whole model for generation: one :class:`LayerKVCache` per layer; ``len`` = positions
+    cached. Memory: 2 (k and v) x layers x kv_heads x d_head x positions x batch x bytes per number."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.layers = [LayerKVCache() for _ in range(n_layers)]
+
+    def __len__(self) -> int:
+        return len(self.layers[0])
+
+    def nbytes(self) -> int:
+        """Bytes held by the cached keys and values."""
+        return sum(t.numel() * t.element_size() for c in self.layers for t in (c.k, c.v) if t is not None)
 
 
 class TransformerLM(nn.Module):
@@ -148,7 +184,8 @@ class TransformerLM(nn.Module):
         if c.positions == "learned":
             self.embed_positions = nn.Embedding(c.max_seq_len, c.d_model)
         elif c.positions == "sinusoidal":
-            self.register_buffer("position_table", sinusoidal_positions(c.max_seq_len, c.d_model), persistent=False)
+            scale = c.init_std * math.sqrt(2) if c.position_scale is None else c.position_scale
+            self.register_buffer("position_table", sinusoidal_positions(c.max_seq_len, c.d_model) * scale, persistent=False)
         self.rotary = RotaryEmbedding(c.d_head, c.rope_theta) if c.positions == "rope" else None
         self.layers = nn.ModuleList(DecoderBlock(c) for _ in range(c.n_layers))
         # Post-norm blocks already end in a norm; pre-norm blocks leave the residual stream unnormalised.
@@ -173,11 +210,15 @@ class TransformerLM(nn.Module):
             else:
                 nn.init.normal_(param, std=std)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """input_ids: (B, T) integers in [0, vocab_size) -> logits (B, T, vocab_size)."""
-        return self.lm_head(self.hidden_states(input_ids))  # (B, T, d_model) -> (B, T, vocab_size)
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """input_ids: (B, T) integers in [0, vocab_size) -> logits (B, T, vocab_size).
 
-    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        With ``cache`` (generation), input_ids are the T tokens that follow the ``len(cache)`` cached ones; their
+        keys and values are appended to the cache.
+        """
+        return self.lm_head(self.hidden_states(input_ids, cache))  # (B, T, d_model) -> (B, T, vocab_size)
+
+    def hidden_states(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """input_ids: (B, T) -> the final-normed residual stream (B, T, d_model), what the LM head reads.
 
         A classification head (chapter 15) reads these vectors instead of the next-token logits.
@@ -186,17 +227,18 @@ class TransformerLM(nn.Module):
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}; add .unsqueeze(0).")
         B, T = input_ids.shape
-        if c.positions in ("learned", "sinusoidal") and T > c.max_seq_len:
-            raise ValueError(f"sequence of {T} tokens is longer than max_seq_len={c.max_seq_len}; crop it.")
+        past = 0 if cache is None else len(cache)  # positions already cached: the new ones start there
+        if c.positions in ("learned", "sinusoidal") and past + T > c.max_seq_len:
+            raise ValueError(f"sequence of {past + T} tokens is longer than max_seq_len={c.max_seq_len}; crop it.")
         x = self.embed_tokens(input_ids)  # (B, T) -> (B, T, d_model)
-        positions = torch.arange(T, device=input_ids.device)  # (T,)
+        positions = torch.arange(past, past + T, device=input_ids.device)  # (T,)
         if c.positions == "learned":
             x = x + self.embed_positions(positions)  # (T, d) broadcasts over the batch
         elif c.positions == "sinusoidal":
-            x = x + self.position_table[:T]
+            x = x + self.position_table[past:past + T]
         rope = self.rotary(positions) if self.rotary is not None else None  # (cos, sin), each (T, d_head)
-        for layer in self.layers:
-            x = layer(x, rope)  # (B, T, d_model)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, rope, None if cache is None else cache.layers[i])  # (B, T, d_model)
         return self.norm(x)  # (B, T, d_model)
 
     def loss(self, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -121,14 +121,19 @@ def _apply_merge(
         if len(new) == len(old):
             continue  # the set is a superset: this word lost the pair in an earlier merge
         freq = freqs[index]
-        # the word's pairs before and after; only their difference changes the global counts
+        # net change of each pair's occurrences in this word: pairs away from the merge sites cancel out, so
+        # they are neither recounted nor pushed again (their heap entries stay valid)
+        delta: dict[tuple[int, int], int] = {}
         for p in itertools.pairwise(old):
-            pair_counts[p] -= freq
-            changed.add(p)
+            delta[p] = delta.get(p, 0) - 1
         for p in itertools.pairwise(new):
-            pair_counts[p] += freq
-            changed.add(p)
-            pair_words[p].add(index)
+            delta[p] = delta.get(p, 0) + 1
+        for p, n in delta.items():
+            if n:
+                pair_counts[p] += n * freq
+                changed.add(p)
+                if n > 0:  # a pair the word did not have before (it holds new_id): register the word
+                    pair_words[p].add(index)
         words[index] = new
     for p in changed:
         count = pair_counts[p]
