@@ -54,3 +54,30 @@ def test_throughput_reports_positive_tokens_per_second_for_each_model():
                                                             attention_path=name)) for name in ("fast", "explicit")}
     rates = throughput(models, 20, batch_size=2, seq_len=8, repeats=3, warmup=1)
     assert set(rates) == {"fast", "explicit"} and all(r > 0 for r in rates.values())
+
+
+def test_component_ladder_changes_one_thing_per_step_and_ends_at_the_mistral_config():
+    from dataclasses import asdict
+
+    from mlcourse.labs.lm_ablation import component_ladder
+
+    common = dict(vocab_size=30, d_model=16, n_layers=2, n_heads=4, max_seq_len=16)
+    ladder = list(component_ladder(common, d_ff_swiglu=40, n_kv_heads=2).values())
+    for before, after in zip(ladder, ladder[1:]):
+        changed = {k for k, v in asdict(after).items() if asdict(before)[k] != v}
+        assert 1 <= len(changed) <= 2, changed  # one component (SwiGLU brings its width, GQA drops the biases)
+    mistral = TransformerConfig.mistral(**common, n_kv_heads=2, d_ff=40)
+    assert ladder[-1].with_(position_scale=None) == mistral and ladder[0].position_scale == 1.0
+
+
+def test_seeded_runs_give_one_row_per_config_and_seed_and_repeat_exactly():
+    from mlcourse.labs.lm_ablation import seeded_runs
+
+    task = CharTask(TEXT, seq_len=12)
+    configs = {"a": TransformerConfig.classic(vocab_size=task.vocab_size, d_model=16, n_layers=1, n_heads=2,
+                                              max_seq_len=12)}
+    runs, curves = seeded_runs(configs, task, 3, [0, 1], batch_size=4)
+    again, _ = seeded_runs(configs, task, 3, [0, 1], batch_size=4)
+    assert [(r["model"], r["seed"]) for r in runs] == [("a", 0), ("a", 1)] and len(curves) == 6
+    assert [r["final loss"] for r in runs] == [r["final loss"] for r in again]
+    assert runs[0]["final loss"] != runs[1]["final loss"]  # the seed changes the weights and the batches

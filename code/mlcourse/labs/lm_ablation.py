@@ -7,6 +7,8 @@ What it does:
   * :func:`train_steps`: Adam(W) with an optional linear warm-up, a tqdm bar, per-step loss and gradient norm;
     a run whose loss turns NaN/inf stops and is reported as diverged instead of raising.
   * :func:`ablation_configs`: pre-norm vs post-norm vs no residual, the same model otherwise.
+  * :func:`component_ladder` and :func:`seeded_runs`: classic to Mistral-style one component at a time, each
+    trained with several seeds (chapter 12 reports mean and spread).
   * :func:`throughput`: forward+backward tokens per second of a model at one batch shape.
 
 What it deliberately does not do: checkpoints, schedules beyond warm-up, subword tokenizers, evaluation of
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mlcourse.model.transformer import TransformerConfig
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 from mlcourse.training.batching import random_windows
 
 
@@ -122,6 +124,42 @@ def ablation_configs(base: TransformerConfig) -> dict[str, TransformerConfig]:
         "post-norm": base.with_(norm_placement="post", residual=True),
         "no residual": base.with_(norm_placement="pre", residual=False),
     }
+
+
+def component_ladder(common: dict, *, d_ff_swiglu: int, n_kv_heads: int) -> dict[str, TransformerConfig]:
+    """From the classic model to the Mistral-style one, one component at a time: each entry changes one thing in
+    the entry before it. The first entry is the classic model with the 2017 unit-amplitude position table (the
+    configuration before chapter 12's position-scale fix); the last equals ``TransformerConfig.mistral``."""
+    classic = TransformerConfig.classic(**common)
+    rms = classic.with_(norm="rmsnorm")
+    rope = rms.with_(positions="rope")
+    swiglu = rope.with_(ffn="swiglu", d_ff=d_ff_swiglu)
+    return {
+        "classic, unit sinusoids (2017 table)": classic.with_(position_scale=1.0),
+        "classic (scaled sinusoids)": classic,
+        "+ RMSNorm": rms,
+        "+ RoPE": rope,
+        "+ SwiGLU": swiglu,
+        "+ GQA, no biases (= Mistral-style)": swiglu.with_(n_kv_heads=n_kv_heads, bias=False),
+    }
+
+
+def seeded_runs(configs: dict[str, TransformerConfig], task: CharTask, steps: int, seeds: list[int], *,
+                tail: int = 20, **train_kwargs) -> tuple[list[dict], list[dict]]:
+    """Train every config once per seed (the seed sets the initial weights and the batches; every config sees the
+    same batches for a given seed). Returns (runs, curves): one row per (config, seed) with the final training
+    loss (mean of the last ``tail`` steps) and the held-out loss, and one row per (config, seed, step)."""
+    runs, curves = [], []
+    for name, config in configs.items():
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = TransformerLM(config)
+            log = train_steps(model, task, steps, seed=seed, progress=False, **train_kwargs)
+            runs.append({"model": name, "seed": seed, "parameters": sum(p.numel() for p in model.parameters()),
+                         "final loss": sum(log.losses[-tail:]) / len(log.losses[-tail:]),
+                         "held-out loss": log.held_out_loss, "seconds": log.seconds, "diverged": log.diverged})
+            curves += [{"model": name, "seed": seed, "step": s, "loss": loss} for s, loss in enumerate(log.losses)]
+    return runs, curves
 
 
 def throughput(models: dict[str, nn.Module], vocab_size: int, batch_size: int, seq_len: int, *, repeats: int = 7,

@@ -1,4 +1,4 @@
-"""Checks for the exercises of chapter 12 (the transformer): RMSNorm, RoPE and the parameter-count formula.
+"""Checks for the later exercises of chapter 12 (the transformer): RMSNorm, RoPE and the parameter-count formula.
 
 Each check compares the learner's function with the library on a few fixed cases and, for the typical
 mistakes (LayerNorm's mean subtracted, the eps outside the square root, the adjacent-pair RoPE layout, the
