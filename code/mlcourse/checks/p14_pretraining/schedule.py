@@ -1,4 +1,4 @@
-"""Checks for the exercises of chapter 14 (pretraining): the warm-up + cosine learning-rate schedule.
+"""Checks for chapter 14's optimiser exercises: the warm-up + cosine learning-rate schedule and AdamW's groups.
 
 :func:`check_lr_schedule` takes the learner's ``lr_fn(step, max_lr, min_lr, warmup_steps, total_steps)`` and
 compares it with the library's :func:`mlcourse.training.lr_schedule.lr_at` at the steps where schedules usually go
@@ -6,6 +6,11 @@ wrong: step 0, the last warm-up step, the end of the warm-up, the midpoint and t
 without warm-up, and every step of a short run. A wrong answer is matched against the typical mistakes
 (a warm-up that starts at 0, a cosine that ends at 0 instead of ``min_lr``, a decay that counts from step 0
 instead of from the end of the warm-up, a cosine that never reaches ``min_lr``) so the verdict names the fix.
+
+:func:`check_parameter_groups` takes the learner's ``groups_fn(model, weight_decay)`` and checks, on a classic model
+(LayerNorm, biases, tied embeddings) and a Mistral-style one, that every parameter is in exactly one group and that
+the matrices (dim >= 2, the embedding included, as the library's ``parameter_groups`` does) are decayed while
+norm gains and biases are not; the verdict names the parameter and the fix.
 
 What it does not do: grade the open-ended experiments (diagnosing a stalled run, data efficiency); their
 worked answers, measured, are in the solutions notebook.
@@ -16,7 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import torch
+
 from mlcourse.checks.core import Verdict, expect, run_check
+from mlcourse.model.transformer import TransformerConfig, TransformerLM
 from mlcourse.training.lr_schedule import lr_at
 
 LrFn = Callable[[int, float, float, int, int], float]
@@ -90,3 +98,44 @@ def check_lr_schedule(fn: LrFn, verbose: bool = True) -> Verdict:
         return f"{len(SCHEDULES)} schedules, every step and the edges"
 
     return run_check("warm-up + cosine learning-rate schedule = lr_at", check, verbose=verbose)
+
+
+def check_parameter_groups(fn: Callable, verbose: bool = True) -> Verdict:
+    """``fn(model, weight_decay)`` must return AdamW groups (dicts with ``params`` and ``weight_decay``) that hold
+    every parameter once: matrices (dim >= 2, embeddings too) with ``weight_decay``, vectors (norms, biases) with 0."""
+
+    def check() -> str:
+        torch.manual_seed(0)
+        models = [TransformerLM(TransformerConfig.classic(vocab_size=40, d_model=16, n_layers=1, n_heads=2,
+                                                          tie_embeddings=True)),
+                  TransformerLM(TransformerConfig.mistral(vocab_size=40, d_model=16, n_layers=1, n_heads=2))]
+        for model in models:
+            kind = "classic model (LayerNorm, biases, tied embeddings)" if model.config.bias else "Mistral-style model"
+            groups = fn(model, 0.1)
+            expect(isinstance(groups, list | tuple) and all(isinstance(g, dict) and "params" in g for g in groups),
+                   f"expected a list of dicts with 'params' and 'weight_decay', got {type(groups).__name__}")
+            names = {id(p): n for n, p in model.named_parameters()}
+            seen: dict[int, float] = {}
+            for group in groups:
+                for p in group["params"]:
+                    expect(id(p) not in seen, f"{names.get(id(p), 'a tensor')} is in two groups ({kind}); a tied "
+                           "matrix must appear once (model.parameters() lists it once)")
+                    seen[id(p)] = float(group.get("weight_decay", 0.0))
+            missing = [n for i, n in names.items() if i not in seen]
+            expect(not missing, f"{missing[:3]} are in no group ({kind}): AdamW would never update them")
+            for p_id, name in names.items():
+                p = dict(model.named_parameters())[name]
+                want, got = (0.1 if p.dim() >= 2 else 0.0), seen[p_id]
+                if got == want:
+                    continue
+                if p.dim() < 2:
+                    what = "norm gain" if "norm" in name else "bias"
+                    expect(False, f"the {what} {name} has weight_decay={got:g} ({kind}); norms and biases get none: "
+                           "put tensors with p.dim() < 2 in a group with weight_decay=0")
+                if "embed" in name:
+                    expect(False, f"the embedding {name} has weight_decay={got:g}; the library decays every matrix, "
+                           "embeddings too (p.dim() >= 2), as GPT-2 and nanoGPT do")
+                expect(False, f"the matrix {name} has weight_decay={got:g}, expected {want:g}")
+        return "a classic and a Mistral-style model: matrices decayed, norms and biases not, each tensor once"
+
+    return run_check("AdamW parameter groups = parameter_groups", check, verbose=verbose)
