@@ -44,10 +44,11 @@ def train_loop(most_frequent_pair, first_id=256):
 
 def test_every_check_reports_a_stub_as_not_attempted(capsys):
     for check in (tchecks.check_most_frequent_pair, tchecks.check_merge, tchecks.check_train_loop,
-                  tchecks.check_encode_piece, tchecks.check_truncate, tchecks.check_bytes_per_token):  # fmt: skip
+                  tchecks.check_encode_piece, tchecks.check_truncate, tchecks.check_bytes_per_token,
+                  tchecks.check_encode_iterable):  # fmt: skip
         verdict = check(stub)
         assert verdict.status == "not attempted", check.__name__
-    assert capsys.readouterr().out.count("… not attempted yet") == 6
+    assert capsys.readouterr().out.count("… not attempted yet") == 7
 
 
 def test_most_frequent_pair_check_passes_the_reference_and_names_ties_overlaps_and_frequencies():
@@ -156,3 +157,37 @@ def test_references_agree_with_the_library_and_reject_an_empty_count():
         tchecks.reference_most_frequent_pair({(1,): 5})
     with pytest.raises(ValueError, match="vocab_size=600 is outside"):
         tchecks.reference_truncate(tokenizer, 600)
+
+
+def test_encode_iterable_check_passes_the_library_and_names_chunk_boundaries_the_tail_and_laziness():
+    assert tchecks.check_encode_iterable(lambda tok, chunks: tok.encode_iterable(chunks))
+    per_chunk = lambda tok, chunks: (i for c in chunks for i in tok.encode(c))  # noqa: E731 - the classic bug
+    verdict = tchecks.check_encode_iterable(per_chunk)
+    assert not verdict and "each chunk on its own" in verdict.detail
+
+    def drops_tail(tok, chunks):  # holds back the last pre-token and forgets it at the end
+        pending = ""
+        for chunk in chunks:
+            pending += chunk
+            pieces = tok._compiled.findall(pending)
+            for piece in pieces[:-1]:
+                yield from tok.encode(piece)
+            pending = pieces[-1] if pieces else pending
+
+    verdict = tchecks.check_encode_iterable(drops_tail)
+    assert not verdict and "are missing" in verdict.detail
+    def last_only(tok, chunks):  # holds back only the last pre-token: wrong when a contraction is cut
+        pending = ""
+        for chunk in chunks:
+            pending += chunk
+            pieces = tok._compiled.findall(pending)
+            for piece in pieces[:-1]:
+                yield from tok.encode(piece)
+            pending = pieces[-1] if pieces else pending
+        yield from tok.encode(pending)
+
+    verdict = tchecks.check_encode_iterable(last_only)
+    assert not verdict and "before* the last can change" in verdict.detail
+    eager = lambda tok, chunks: tok.encode("".join(chunks))  # noqa: E731 - right ids, reads everything first
+    verdict = tchecks.check_encode_iterable(eager)
+    assert not verdict and "not lazy" in verdict.detail

@@ -14,7 +14,7 @@ import torch
 from mlcourse.finetune import downstream_tasks as dt
 from mlcourse.finetune.classifier import SequenceClassifier, set_trainable
 from mlcourse.finetune.transfer import (TransferConfig, data_efficiency_table, fresh_backbone, meeting_size,
-                                        paired_gain, run_transfer, steps_to_reach)
+                                        lm_probe_loss, paired_gain, run_transfer, steps_to_reach)
 from mlcourse.data.shakespeare import LineRecord
 from mlcourse.model.transformer import TransformerConfig, TransformerLM
 
@@ -177,3 +177,33 @@ def test_summaries_on_a_hand_made_frame():
     assert math.isclose(gain.loc[32, "mean"], 0.25) and math.isclose(gain.loc[128, "mean"], 0.04)
     reach = steps_to_reach(curves, "accuracy", 0.65)
     assert reach.set_index(["arm", "size", "seed"]).first_step_at_target.isna().sum() == 3
+
+
+def test_paired_gain_has_a_student_t_interval_over_seeds():
+    curves = frame({("pretrained", 32, 0): 0.6, ("pretrained", 32, 1): 0.7, ("random", 32, 0): 0.4,
+                    ("random", 32, 1): 0.4})  # fmt: skip
+    gain = paired_gain(curves).loc[32]  # differences 0.2 and 0.3: mean 0.25, std 0.0707, n = 2
+    half = 12.7062 * math.sqrt(0.005) / math.sqrt(2)  # t(0.975, 1 degree of freedom) = 12.706
+    assert math.isclose(gain["ci_low"], 0.25 - half, rel_tol=1e-4) and math.isclose(gain["ci_high"], 0.25 + half, rel_tol=1e-4)
+    narrower = paired_gain(curves, confidence=0.5).loc[32]
+    assert gain["ci_low"] < narrower["ci_low"] < 0.25 < narrower["ci_high"] < gain["ci_high"]
+
+
+def test_reused_step_zero_metrics_equal_a_fresh_evaluation_for_every_size(tiny):
+    """run_transfer measures step 0 once per (arm, seed) and reuses it for the other sizes: that is only right if
+    each size's untrained model scores exactly what a freshly built one does."""
+    base, task = tiny
+    probe = torch.randint(0, 256, (2, 9), generator=torch.Generator().manual_seed(0))
+    result = run_transfer(task, base, sizes=[6, 12], seeds=[1], config=CONFIG, lm_probe=probe, progress=False)
+    start = result.curves[result.curves.step == 0]
+    for arm in ("pretrained", "random"):
+        model = task.build_model(fresh_backbone(base, arm, 1), 1).eval()
+        fresh = task.evaluate(model) | {"probe_loss": lm_probe_loss(model, probe)}
+        for size in (6, 12):
+            got = start[(start.arm == arm) & (start["size"] == size)].set_index("metric").value
+            assert {m: got[m] for m in fresh} == pytest.approx(fresh, rel=1e-6), (arm, size)
+    final = result.curves[(result.curves.step > 0) & (result.curves.metric == "accuracy")]
+    for record in result.runs:  # the final accuracy comes from the stored logits, computed once
+        accuracy = float((record.eval_logits.argmax(-1) == task.eval_batch[2]).float().mean())
+        row = final[(final.arm == record.arm) & (final["size"] == record.size) & (final.seed == record.seed)]
+        assert row.value.iloc[-1] == pytest.approx(accuracy)

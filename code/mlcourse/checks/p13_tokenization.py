@@ -1,5 +1,5 @@
 """Checks for the exercises of chapter 13 (tokenization): one BPE training step, encoding with merge ranks,
-nested vocabularies and bytes per token.
+nested vocabularies, bytes per token and the streaming encoder.
 
 Each ``check_*`` takes the learner's function, runs it on hand-built cases (ties, overlapping runs such as
 ``a a a``) and on slices of the real corpus, compares with the reference (the ``reference_*`` functions here,
@@ -265,3 +265,66 @@ def check_bytes_per_token(fn: Callable[[BPETokenizer, str], float], verbose: boo
             expect(abs(got - expected) < 1e-9, f"on {text[:25]!r}: expected {expected:.4f}, got {got:.4f}")
 
     return run_check("bytes per token", check, verbose=verbose)
+
+
+STREAM_CASES = [[" Rom", "eo"], ["a   ", "x"], ["To be, or not", " to be"], ["it'", "s"], ["", "ab", ""],
+                ["🎭", "👑 x"], ["river we'l", "l encamp"]]
+
+
+def _chunked(text: str, seed: int, largest: int) -> list[str]:
+    """``text`` cut into chunks of 1..largest characters at seeded random places."""
+    import random
+
+    rng, chunks, i = random.Random(seed), [], 0
+    while i < len(text):
+        step = rng.randint(1, largest)
+        chunks.append(text[i : i + step])
+        i += step
+    return chunks
+
+
+def check_encode_iterable(fn: Callable[[BPETokenizer, list[str]], object], verbose: bool = True) -> Verdict:
+    """``fn(tokenizer, chunks)`` must yield the ids of ``"".join(chunks)``, exactly as ``tokenizer.encode`` of the
+    whole text, lazily (the first ids before the last chunk is read)."""
+
+    def check() -> str:
+        tokenizer = _tokenizer(512)
+        real = _corpus_head()[:6000] + " naïve café 🎭  \n\n  end"
+        cases = STREAM_CASES + [_chunked(real, seed, largest) for seed, largest in ((0, 7), (1, 60))]
+        for chunks in cases:
+            text = "".join(chunks)
+            want = tokenizer.encode(text)
+            got = [int(i) for i in fn(tokenizer, list(chunks))]
+            if got == want:
+                continue
+            shown = repr(chunks) if len(chunks) <= 6 else f"{len(chunks)} chunks of real text"
+            per_chunk = [i for c in chunks for i in tokenizer.encode(c)]
+            expect(got != per_chunk, f"on {shown}: you encode each chunk on its own; a pre-token cut by a chunk "
+                   "boundary (' Rom' | 'eo') must be held back until the next chunk shows where it ends")
+            expect(chunks != ["river we'l", "l encamp"], f"on {shown}: the piece *before* the last can change too: "
+                   "\" we'l\" splits into \" we\", \"'\", \"l\", but \"'ll\" is one piece once the next \"l\" arrives; "
+                   "hold back every pre-token that starts within a few characters of the end, not only the last")
+            expect(not (len(got) < len(want) and got == want[: len(got)]),
+                   f"on {shown}: the last {len(want) - len(got)} ids are missing; when the chunks run out, encode "
+                   "what is still held back")
+            first = next(k for k in range(min(len(got), len(want)) + 1)
+                         if k == len(got) or k == len(want) or got[k] != want[k])
+            expect(False, f"on {shown}: ids differ from encode(whole text) at position {first}: expected "
+                   f"{want[first:first + 5]}, got {got[first:first + 5]}")
+        read = 0
+
+        def long_source():
+            nonlocal read
+            for _ in range(5000):
+                read += 1
+                yield "Now is the winter of our discontent. "
+
+        ids = iter(fn(tokenizer, long_source()))
+        first_ids = [next(ids) for _ in range(20)]
+        expect(first_ids == tokenizer.encode("Now is the winter of our discontent. " * 10)[:20],
+               f"on a long stream: the first ids are {first_ids[:5]}..., not those of the text")
+        expect(read < 100, f"not lazy: {read} of 5,000 chunks were read before the first 20 ids came out; yield ids "
+               "as soon as they are final (a generator with `yield`), instead of building a list")
+        return f"equal to whole-text encoding on {len(cases)} chunkings, lazy"
+
+    return run_check("streaming encoder (encode_iterable)", check, verbose=verbose)

@@ -166,8 +166,10 @@ class ClassificationTask:
         return torch.cat([model(input_ids[i:i + batch_size], lengths[i:i + batch_size]).float().cpu()
                           for i in range(0, len(lengths), batch_size)])  # fmt: skip
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        logits, labels = self.predict(model), self.eval_batch[2]
+    def evaluate(self, model: nn.Module, logits: torch.Tensor | None = None) -> dict[str, float]:
+        """Accuracy and loss on the evaluation set; ``logits``: the model's predictions when already computed."""
+        logits = self.predict(model) if logits is None else logits
+        labels = self.eval_batch[2]
         return {"accuracy": float((logits.argmax(-1) == labels).float().mean()),
                 "loss": float(F.cross_entropy(logits, labels))}  # fmt: skip
 

@@ -13,11 +13,12 @@ What it does:
     Each run records the batches it saw, so a test can check this.
   * The step budget: ``steps = clamp(epochs * size / batch_size, min_steps, max_steps)``, the same for both
     arms; no early stopping (that would need a validation split; choosing the best step on the evaluation
-    set would leak it). Evaluation at ``eval_points`` evenly spaced steps, step 0 included.
+    set would leak it). Evaluation at ``eval_points`` evenly spaced steps, step 0 included (measured once per
+    (arm, seed) and reused for every size: the untrained model does not depend on the size).
   * Capability preservation: with ``lm_probe`` windows (N, T + 1), the backbone's language-model loss (its
     original ``lm_head``) before and after fine-tuning, as metrics ``probe_loss`` at step 0 and at the end.
-  * Summaries: :func:`final_values`, :func:`data_efficiency_table`, :func:`meeting_size`, :func:`paired_gain`,
-    :func:`steps_to_reach`.
+  * Summaries: :func:`final_values`, :func:`data_efficiency_table`, :func:`meeting_size`, :func:`paired_gain`
+    (with a confidence interval over seeds), :func:`steps_to_reach`.
 
 What it deliberately does not do: tune hyperparameters per arm (a fair but different question, see the
 chapter's FAQ), mixed precision, or save models (the runs are small; predictions are kept for analysis).
@@ -131,13 +132,16 @@ def lm_probe_loss(model: nn.Module, windows: torch.Tensor) -> float:
 
 
 def _evaluation_rows(task: Any, model: nn.Module, key: dict[str, Any], step: int, batch_size: int,
-                     lm_probe: torch.Tensor | None) -> list[dict[str, Any]]:  # fmt: skip
-    """Tidy rows of the task's metrics at ``step`` (plus ``probe_loss`` when ``lm_probe`` is given)."""
-    model.eval()
-    metrics = task.evaluate(model)
-    if lm_probe is not None:
-        metrics["probe_loss"] = lm_probe_loss(model, lm_probe)
-    model.train()
+                     lm_probe: torch.Tensor | None, metrics: dict[str, float] | None = None,
+                     logits: torch.Tensor | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Tidy rows of the task's metrics at ``step`` (plus ``probe_loss`` when ``lm_probe`` is given). ``metrics``:
+    values measured already (then nothing is evaluated); ``logits``: the model's predictions, already computed."""
+    if metrics is None:
+        model.eval()
+        metrics = task.evaluate(model) if logits is None else task.evaluate(model, logits=logits)
+        if lm_probe is not None:
+            metrics["probe_loss"] = lm_probe_loss(model, lm_probe)
+        model.train()
     return [{**key, "step": step, "examples_seen": step * batch_size, "metric": name, "value": value}
             for name, value in metrics.items()]  # fmt: skip
 
@@ -161,6 +165,9 @@ def run_transfer(task: Any, base: TransformerLM, sizes: Sequence[int], seeds: Se
     if max(sizes) > task.pool_size:
         raise ValueError(f"size {max(sizes)} is larger than the training pool ({task.pool_size}); drop it.")
     c, rows, runs = config, [], []
+    # The model at step 0 depends on (arm, seed) only (the backbone copy or init, the head seeded by seed), not on
+    # the size: its metrics are measured once per (arm, seed) and reused for every size.
+    initial: dict[tuple[str, int], dict[str, float]] = {}
     jobs = [(size, seed, arm) for size in sizes for seed in seeds for arm in arms]
     for size, seed, arm in tqdm(jobs, desc="fine-tuning runs", disable=not progress, file=sys.stdout,
                                 mininterval=5.0, ncols=100):  # fmt: skip
@@ -176,8 +183,12 @@ def run_transfer(task: Any, base: TransformerLM, sizes: Sequence[int], seeds: Se
         key = {"arm": arm, "size": size, "seed": seed}
         batches = []
         for step in range(steps):
-            if step in eval_steps:
-                rows += _evaluation_rows(task, model, key, step, c.batch_size, lm_probe if step == 0 else None)
+            if step == 0:
+                first = _evaluation_rows(task, model, key, 0, c.batch_size, lm_probe, initial.get((arm, seed)))
+                initial[(arm, seed)] = {r["metric"]: r["value"] for r in first}
+                rows += first
+            elif step in eval_steps:
+                rows += _evaluation_rows(task, model, key, step, c.batch_size, None)
             lr = lr_at(step, max_lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps, total_steps=steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -190,9 +201,9 @@ def run_transfer(task: Any, base: TransformerLM, sizes: Sequence[int], seeds: Se
             loss.backward()
             clip_gradients(model, c.grad_clip)  # frozen parameters have no gradient and are left out
             optimizer.step()
-        rows += _evaluation_rows(task, model, key, steps, c.batch_size, lm_probe)
         model.eval()
-        logits = task.predict(model) if hasattr(task, "predict") else None
+        logits = task.predict(model) if hasattr(task, "predict") else None  # (N_eval, C), kept for analysis
+        rows += _evaluation_rows(task, model, key, steps, c.batch_size, lm_probe, logits=logits)
         runs.append(RunRecord(arm, size, seed, steps, subset, batches, time.perf_counter() - start, logits))
     return TransferResult(pd.DataFrame(rows), runs)
 
@@ -224,12 +235,19 @@ def meeting_size(curves: pd.DataFrame, metric: str = "accuracy", higher_is_bette
     return None
 
 
-def paired_gain(curves: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Pretrained minus random, paired by (size, seed): mean, sample std and count of the differences per size.
-    Pairing removes what the two arms share (the subset, the order), so the spread is the arms' own."""
+def paired_gain(curves: pd.DataFrame, metric: str = "accuracy", confidence: float = 0.95) -> pd.DataFrame:
+    """Pretrained minus random, paired by (size, seed), per size: ``mean``, sample ``std`` and ``count`` of the
+    differences, and a Student-t confidence interval of the mean gain, ``ci_low`` .. ``ci_high``
+    (mean ± t(confidence, n - 1) · std / √n). Pairing removes what the two arms share (the subset, the order),
+    so the spread is the arms' own; the interval covers seed-to-seed variation on this evaluation set."""
+    from scipy.stats import t as student_t
+
     final = final_values(curves, metric).pivot_table(index=["size", "seed"], columns="arm", values="value")
     diff = (final["pretrained"] - final["random"]).rename("gain")
-    return diff.groupby(level="size").agg(["mean", "std", "count"])
+    table = diff.groupby(level="size").agg(["mean", "std", "count"])
+    half = [student_t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+            for sd, n in zip(table["std"], table["count"])]  # fmt: skip
+    return table.assign(ci_low=table["mean"] - half, ci_high=table["mean"] + half)
 
 
 def steps_to_reach(curves: pd.DataFrame, metric: str, target: float, higher_is_better: bool = True) -> pd.DataFrame:

@@ -13,7 +13,13 @@ Special tokens in text: ``encode(text)`` treats the string ``"<eos>"`` in user t
 (bytes), so text cannot inject control tokens. ``encode(text, allowed_special="all")`` (or a set of names)
 recognises those names and maps each one to its single id: never split into bytes.
 
-What it does not do: normalise text (no lower-casing, no Unicode normalisation), or bound sequence length.
+Streaming: ``encode_iterable(chunks)`` encodes text that arrives in pieces (the lines of a file, blocks of a
+stream) lazily, with ids equal to those of the whole text: a pre-token cut by a chunk boundary is held back
+until the next chunk completes it. ``training.batching.stream_packed_batches`` turns those ids into batches,
+so text -> ids -> batches never holds the corpus in memory.
+
+What it does not do: normalise text (no lower-casing, no Unicode normalisation), bound sequence length, or
+recognise special-token names while streaming (``encode_iterable`` treats them as text, as ``encode`` does).
 
 Taught in chapter 13 (Tokenization and the data loader).
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +44,7 @@ FORMAT_NAME = "mlcourse-byte-bpe"
 FORMAT_VERSION = 1
 _CACHE_LIMIT = 200_000  # distinct pre-tokens kept in the encode cache
 _NEVER = 1 << 62  # the rank of a pair that was never merged
+_HOLD_BACK = 8  # characters at the end of a streamed buffer whose pre-tokens are not final yet (>= 3 + 1)
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -89,6 +96,7 @@ class BPETokenizer:
         self.special_tokens = {name: len(self.vocab) + i for i, name in enumerate(special_tokens)}
         self._special_names = {i: name for name, i in self.special_tokens.items()}
         self._cache: dict[str, list[int]] = {}
+        self.cache_limit = _CACHE_LIMIT  # pre-tokens kept; the cache is emptied when full, so memory is bounded
 
     # ----------------------------------------------------------------- training
     @classmethod
@@ -143,16 +151,47 @@ class BPETokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with every character treated as text (special-token names are just bytes)."""
         ids: list[int] = []
-        cache = self._cache
         for piece in self._compiled.findall(text):
-            piece_ids = cache.get(piece)
-            if piece_ids is None:
-                piece_ids = self._bpe(piece.encode("utf-8"))
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[piece] = piece_ids
-            ids.extend(piece_ids)
+            ids.extend(self._encode_piece(piece))
         return ids
+
+    def encode_iterable(self, chunks: Iterable[str]) -> Iterator[int]:
+        """Ids of the concatenation of ``chunks`` (lines of an open file, blocks of any size), lazily: equal to
+        ``encode_ordinary("".join(chunks))`` while holding only the current chunk and one pending pre-token.
+
+        A chunk may end in the middle of a pre-token (``" Rom"`` | ``"eo"``), where encoding each chunk alone
+        would split the word differently. Worse, the end of the buffer can change an *earlier* piece: after
+        ``" we'l"`` the pieces are ``" we"``, ``"'"``, ``"l"``, but ``"'ll"`` is one piece once the next ``"l"``
+        arrives. So the last pre-token, and every pre-token that starts within ``_HOLD_BACK`` characters of
+        the end of the buffer, are held back until more text shows where they end; the pieces before them are
+        final (their match is decided by text inside the buffer: a run ends at a character that is read, a
+        contraction needs at most 3 characters, the look-ahead 1). Memory is the largest chunk plus the encode
+        cache (at most ``cache_limit`` pre-tokens), never the whole text."""
+        pending = ""
+        for chunk in chunks:
+            pending += chunk
+            limit = len(pending) - _HOLD_BACK  # pieces that start after this are held back
+            previous = None
+            for match in self._compiled.finditer(pending):  # one match at a time: no list of the chunk's pieces
+                if previous is not None:
+                    if previous.start() > limit:
+                        break  # this piece and every later one start near the end: hold them back
+                    yield from self._encode_piece(previous.group())
+                previous = match
+            if previous is not None:  # the last piece, or the first one near the end, and all after it wait
+                pending = pending[previous.start():]
+        if pending:
+            yield from self.encode_ordinary(pending)
+
+    def _encode_piece(self, piece: str) -> list[int]:
+        """Ids of one pre-token, through the cache."""
+        piece_ids = self._cache.get(piece)
+        if piece_ids is None:
+            piece_ids = self._bpe(piece.encode("utf-8"))
+            if len(self._cache) >= self.cache_limit:
+                self._cache.clear()
+            self._cache[piece] = piece_ids
+        return piece_ids
 
     def encode(self, text: str, allowed_special: Literal["all", "none"] | Collection[str] = "none") -> list[int]:
         """Ids of ``text``. ``allowed_special``: ``"none"`` (default: special names are ordinary text),

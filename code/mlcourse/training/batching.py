@@ -21,15 +21,22 @@ Every function takes an optional ``vocab_size`` (the model's embedding rows) and
 when an id does not fit: the tokenizer/embedding size mismatch, otherwise an obscure index error on CPU or a
 device-side assert on a GPU.
 
-What it does not do: tokenise (``mlcourse.tokenizers``), shuffle documents, or left-pad for generation.
+Streaming: :func:`stream_text_batches` reads files in chunks, encodes them with the tokenizer's lazy
+``encode_iterable`` and packs the ids with :func:`stream_packed_batches`, so memory stays flat whatever the size
+of the corpus. :func:`padding_cost` measures what padding wastes: positions computed per real token.
+
+What it does not do: tokenise (``mlcourse.tokenizers``), shuffle documents, shard, or left-pad for generation.
 
 Taught in chapter 13 (Tokenization and the data loader).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -99,22 +106,66 @@ def sequential_windows(stream: torch.Tensor, batch_size: int, seq_len: int, drop
         yield x_all[start : start + batch_size], y_all[start : start + batch_size]
 
 
-def stream_packed_batches(documents: Iterable[Sequence[int]], batch_size: int, seq_len: int, eos_id: int,
+def stream_packed_batches(documents: Iterable[Iterable[int]], batch_size: int, seq_len: int, eos_id: int,
                           bos_id: int | None = None, vocab_size: int | None = None
                           ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
-    """Packing without holding the corpus in memory: read documents lazily, keep a buffer of ids, yield
-    ``(x, y)`` of shape (B, T) as soon as B * T + 1 ids are buffered. Consecutive batches continue the stream
-    (the last target of one batch is the first input of the next); the incomplete tail is dropped."""
+    """Packing without holding the corpus in memory: read documents lazily (each one a list or any iterable of
+    ids, e.g. ``tokenizer.encode_iterable(lines)``), keep a buffer of at most 2 B T + 1 ids, and yield ``(x, y)``
+    of shape (B, T) as soon as B * T + 1 ids are buffered. Consecutive batches continue the stream (the last
+    target of one batch is the first input of the next); the incomplete tail is dropped. The batches equal
+    ``pack_documents`` cut into consecutive (B, T) blocks."""
     need = batch_size * seq_len
     buffer: list[int] = []
     for doc in documents:
-        piece = ([bos_id] if bos_id is not None else []) + [int(i) for i in doc] + [eos_id]
-        check_ids(piece, vocab_size, "document ids")
-        buffer.extend(piece)
-        while len(buffer) >= need + 1:
-            chunk = torch.tensor(buffer[: need + 1], dtype=torch.long)  # (B*T + 1,)
-            yield chunk[:-1].view(batch_size, seq_len), chunk[1:].view(batch_size, seq_len)
-            del buffer[:need]  # keep the last id: it is the first input of the next batch
+        ids = itertools.chain([bos_id] if bos_id is not None else [], doc, [eos_id])
+        while block := list(itertools.islice(ids, need)):  # a document is read B * T ids at a time
+            buffer.extend(int(i) for i in block)
+            while len(buffer) >= need + 1:
+                chunk = torch.tensor(buffer[: need + 1], dtype=torch.long)  # (B*T + 1,)
+                check_ids(chunk, vocab_size, "document ids")
+                yield chunk[:-1].view(batch_size, seq_len), chunk[1:].view(batch_size, seq_len)
+                del buffer[:need]  # keep the last id: it is the first input of the next batch
+
+
+def read_text_chunks(path: str | Path, chunk_chars: int = 1 << 16) -> Iterator[str]:
+    """The text of the UTF-8 file ``path``, ``chunk_chars`` characters at a time (the last chunk shorter)."""
+    with open(path, encoding="utf-8") as handle:
+        while chunk := handle.read(chunk_chars):
+            yield chunk
+
+
+def stream_text_batches(paths: Iterable[str | Path], tokenizer: Any, batch_size: int, seq_len: int, *,
+                        use_bos: bool = True, chunk_chars: int = 1 << 16
+                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Files -> ids -> packed (B, T) batches, streamed end to end: each file is one document
+    (``<bos> text <eos>``), read ``chunk_chars`` at a time and encoded with ``tokenizer.encode_iterable``.
+    Peak memory is one chunk, one batch and the tokenizer's bounded cache, whatever the number of files."""
+    documents = (tokenizer.encode_iterable(read_text_chunks(path, chunk_chars)) for path in paths)
+    yield from stream_packed_batches(documents, batch_size, seq_len, tokenizer.eos_id,
+                                     tokenizer.bos_id if use_bos else None, tokenizer.vocab_size)
+
+
+def padding_cost(lengths: Sequence[int], batch_size: int, *, pad_to: int | None = None,
+                 sort_by_length: bool = False) -> dict[str, float]:
+    """What padding costs: examples of ``lengths`` tokens grouped in order into batches of ``batch_size``, each
+    padded to its longest (or to ``pad_to``); ``sort_by_length`` groups examples of similar length (bucketing).
+
+    Returns ``real_tokens``, ``positions`` (B * T summed over batches: what the model computes),
+    ``compute_per_real_token`` (positions / real tokens; packing gives 1.0) and ``padding_share``
+    (the fraction of positions that are padding)."""
+    if not lengths or min(lengths) < 1:
+        raise ValueError("padding_cost needs at least one example, every one at least 1 token long")
+    order = sorted(lengths) if sort_by_length else list(lengths)
+    positions = 0
+    for start in range(0, len(order), batch_size):
+        group = order[start : start + batch_size]
+        width = max(group) if pad_to is None else pad_to
+        if max(group) > width:
+            raise ValueError(f"an example has {max(group)} tokens but pad_to={pad_to}; raise pad_to or truncate")
+        positions += len(group) * width
+    real = sum(order)
+    return {"real_tokens": real, "positions": positions, "compute_per_real_token": positions / real,
+            "padding_share": 1 - real / positions}
 
 
 @dataclass
