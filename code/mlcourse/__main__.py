@@ -1,10 +1,13 @@
-"""Command line of the course: ``python -m mlcourse {list,run,data,book}``.
+"""Command line of the course: ``python -m mlcourse {list,run,data,book,bench}``.
 
 - ``list [--modules]``: the chapters, their profiles and expected run times; with ``--modules``, the library
   modules each chapter teaches (where to find a chapter's code).
-- ``run <chapter> --profile quick|full [-p name value ...]``: execute a chapter into ``runs/<stem>/<profile>/``.
+- ``run <chapter> --profile quick|full [-p name value ...] [--nproc N]``: execute a chapter into
+  ``runs/<stem>/<profile>/`` (``--nproc``: train its long run under torchrun first).
 - ``data``: fetch, verify and parse the Shakespeare corpus (idempotent; nothing is downloaded twice).
 - ``book [--execute cache|off]``: build the site into ``_build/html`` with warnings as errors.
+- ``bench [name ...] [--smoke]``: time the course's code side by side with outside references (nanoGPT's model,
+  ``MistralForCausalLM``, ``torch.compile``, gensim, HF tokenizers, SentencePiece), interleaved, with ratios and spread.
 """
 
 from __future__ import annotations
@@ -61,6 +64,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.nproc is not None:  # train the long run under torchrun first; the notebook then loads it
+        import subprocess
+
+        from mlcourse.course.runner import distributed_command
+        try:
+            command = distributed_command(request, args.nproc)
+        except RunnerError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print("running:", " ".join(command), flush=True)
+        if subprocess.run(command).returncode != 0:
+            print("error: the torchrun launch failed (see above); the chapter was not executed", file=sys.stderr)
+            return 1
     run_chapter(request, Path(args.output) if args.output else None, progress=not args.quiet)
     return 0
 
@@ -97,6 +113,17 @@ def cmd_book(args: argparse.Namespace) -> int:
     return build_book(execute=args.execute)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mlcourse.labs.bench import run_benches
+
+    try:
+        run_benches(args.names, smoke=args.smoke)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlcourse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +138,8 @@ def make_parser() -> argparse.ArgumentParser:
                      help="set a notebook parameter, e.g. -p seed 3 (repeatable)")
     run.add_argument("--output", help="folder for the executed notebook and artifacts (default runs/<chapter>/<profile>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--nproc", type=int, help="train the chapter's long run on N processes with torchrun first "
+                                               "(p14_pretraining: the base model)")
     run.set_defaults(func=cmd_run)
     publishing = sub.add_parser("publish", help="copy a full run's results, figures and run record (never "
                                 "weights) into chapters/published/ for the site")
@@ -122,6 +151,10 @@ def make_parser() -> argparse.ArgumentParser:
     book.add_argument("--execute", choices=("cache", "off"), default="cache",
                       help="cache: execute changed notebooks (default); off: render the stored outputs (CI)")
     book.set_defaults(func=cmd_book)
+    bench = sub.add_parser("bench", help="benchmarks against outside references (gpt, hf, compile, skipgram, bpe)")
+    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    bench.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that it runs, times nothing")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

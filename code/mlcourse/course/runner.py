@@ -5,6 +5,10 @@
 writes the executed notebook next to the artifacts the chapter saves. Bad input (an unknown chapter, profile
 or parameter) is rejected before anything runs, with a message that lists the valid choices.
 
+``--nproc N`` (chapters in :data:`DISTRIBUTED_RUNS`) first trains the chapter's long run on N processes with
+``torchrun`` (the appendix chapter 18's launcher, the same training loop), then executes the notebook, which finds
+the run finished and loads it; the notebook's parameters cell is unchanged.
+
 It does not build the book or cache executions (the book build does that); it never edits the source notebook.
 """
 
@@ -113,3 +117,22 @@ def run_chapter(request: RunRequest, output_dir: Path | None = None, progress: b
     minutes = wall_s / 60
     print(f"{project.stem} ({request.profile}) finished in {minutes:.1f} min -> {executed}")
     return executed
+
+
+# Chapters whose long run can be trained by torchrun before the notebook runs: the launcher's arguments.
+DISTRIBUTED_RUNS = {"p14_pretraining": ["-m", "mlcourse.training.ddp_train", "--profile", "{profile}"]}
+
+
+def distributed_command(request: RunRequest, nproc: int) -> list[str]:
+    """The ``torchrun`` command that trains ``request``'s long run on ``nproc`` processes (one per GPU, or gloo
+    processes on a CPU); raises :class:`RunnerError` for a chapter without one or a bad ``nproc``."""
+    import sys
+
+    if nproc < 1:
+        raise RunnerError(f"--nproc must be >= 1, got {nproc}.")
+    launch = DISTRIBUTED_RUNS.get(request.project.stem)
+    if launch is None:
+        raise RunnerError(f"Chapter {request.project.stem} has no multi-process run; --nproc works for "
+                          f"{', '.join(DISTRIBUTED_RUNS)}.")
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            *(arg.format(profile=request.profile) for arg in launch)]

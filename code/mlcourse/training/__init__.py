@@ -8,4 +8,6 @@
 - ``batching``: token windows for pretraining (packing, the one window sampler) and padded batches for tasks (13).
 - ``base_model``: the course's base model, trained once under a file lock and saved in Hugging Face format (14;
   read by 13.5, 15, 16, 17).
+- ``distributed``, ``ddp_train``, ``parallel_memory``: the same loop under torchrun (DDP, rank-aware window
+  sharding, FSDP2 wrapping), its launcher, and memory per device under DDP and the ZeRO stages (appendix 18).
 """

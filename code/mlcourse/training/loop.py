@@ -38,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mlcourse.training import checkpoint as ckpt
+from mlcourse.training.distributed import SINGLE, World
 from mlcourse.training.batching import random_windows
 from mlcourse.course.device import autocast_dtype, resolve_device
 from mlcourse.model.generation import sample_texts
@@ -139,15 +140,20 @@ def lm_loss(model: nn.Module, window: torch.Tensor, amp: torch.dtype | None) -> 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, windows: torch.Tensor, batch_size: int, amp: torch.dtype | None = None) -> float:
-    """Mean loss (nats per token) over fixed (N, T + 1) windows, in eval mode, batch by batch."""
+def evaluate(model: nn.Module, windows: torch.Tensor, batch_size: int, amp: torch.dtype | None = None,
+             loss_fn: Callable[[nn.Module, torch.Tensor, torch.dtype | None], torch.Tensor] | None = None,
+             world: World = SINGLE) -> float:
+    """Mean loss (nats per token) over fixed (N, T + 1) windows, in eval mode, batch by batch.
+    ``loss_fn`` (default :func:`lm_loss`) scores one batch; chapter 16 passes a masked instruction loss.
+    ``world`` (several processes): each rank scores its rows of every batch; the ranks average (chapter 18)."""
+    loss_fn = loss_fn or lm_loss
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    losses = [lm_loss(model, windows[i:i + batch_size].to(device), amp).item()
+    losses = [loss_fn(model, world.shard(windows[i:i + batch_size]).to(device), amp).item()
               for i in range(0, len(windows), batch_size)]
     model.train(was_training)
-    return sum(losses) / len(losses)
+    return world.mean(sum(losses) / len(losses))
 
 
 def train(
@@ -162,6 +168,9 @@ def train(
     bytes_per_token: float | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    batch_fn: Callable[[torch.Tensor, int, int, torch.Generator], torch.Tensor] | None = None,
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.dtype | None], torch.Tensor] | None = None,
+    world: World = SINGLE,
 ) -> TrainResult:
     """Train ``model`` in place on windows of ``train_ids`` (1-D ids), evaluating on windows of ``val_ids``.
 
@@ -172,10 +181,17 @@ def train(
     and skipped); a finished run returns at once. ``overwrite=True`` deletes an earlier run's files first;
     with neither, a ``run_dir`` that already holds checkpoints is an error (nothing is silently mixed).
     Raises :class:`TrainingDiverged` when the loss or gradient norm becomes NaN/inf.
+    ``batch_fn(data, batch_size, seq_len, generator)`` (default :func:`sample_windows`) draws a batch from
+    ``train_ids``/``val_ids`` and ``loss_fn(model, batch, amp)`` (default :func:`lm_loss`) scores it: chapter 16
+    passes (N, 2, T) instruction examples (ids and masked labels) with its own pair; the default checks below
+    apply to 1-D streams only. ``world`` (:mod:`mlcourse.training.distributed`, chapter 18): under torchrun each
+    rank steps DDP on its rows of the global batch; rank 0 alone logs, samples and writes checkpoints.
     """
     c = config
+    custom_batches = batch_fn is not None
+    batch_fn, loss_fn = batch_fn or sample_windows, loss_fn or lm_loss
     for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
-        if ids.dim() != 1 or len(ids) <= c.seq_len + 1:
+        if not custom_batches and (ids.dim() != 1 or len(ids) <= c.seq_len + 1):
             raise ValueError(f"{name} must be a 1-D tensor longer than seq_len + 1 = {c.seq_len + 1}, "
                              f"got shape {tuple(ids.shape)}.")
     run_dir = Path(run_dir)
@@ -184,7 +200,7 @@ def train(
     if ckpt.list_checkpoints(run_dir) and not (resume or overwrite):
         raise FileExistsError(f"{run_dir} already holds checkpoints; pass resume=True to continue that run, "
                               "overwrite=True to start again, or choose another run_dir.")
-    if overwrite and not resume:
+    if overwrite and not resume and world.is_main:
         for old in ckpt.list_checkpoints(run_dir):
             shutil.rmtree(old)
         for old in (metrics_path, samples_path, run_dir / ckpt.LATEST):
@@ -194,11 +210,11 @@ def train(
     amp = autocast_dtype(device)
     model.to(device).train()
     optimizer = build_adamw(model, lr=c.lr, weight_decay=c.weight_decay, betas=c.betas, device=device)
-    step_model = torch.compile(model) if c.compile else model
+    step_model = torch.compile(world.wrap(model)) if c.compile else world.wrap(model)  # DDP on several ranks
     sampler = torch.Generator().manual_seed(c.seed)  # the training data order: its state is checkpointed
-    val_windows = sample_windows(val_ids, c.eval_batches * c.batch_size, c.seq_len,
+    val_windows = batch_fn(val_ids, c.eval_batches * c.batch_size, c.seq_len,
                                  torch.Generator().manual_seed(c.seed + 1))  # fixed held-out windows
-    train_windows = sample_windows(train_ids, c.eval_batches * c.batch_size, c.seq_len,
+    train_windows = batch_fn(train_ids, c.eval_batches * c.batch_size, c.seq_len,
                                    torch.Generator().manual_seed(c.seed + 2))  # fixed, for train-vs-val curves
     start, tokens_seen, elapsed, resumed_from, last_ckpt = 0, 0, 0.0, None, None
 
@@ -220,8 +236,9 @@ def train(
             resumed_from, last_ckpt = start, candidate
             break
     keep = start if resumed_from is not None else -1  # a resumed run keeps the old log up to its step; else none
-    rows = ckpt.truncate_jsonl(metrics_path, keep)
-    ckpt.truncate_jsonl(samples_path, keep)
+    rows = ckpt.truncate_jsonl(metrics_path, keep) if world.is_main else []  # rank 0 alone writes the logs
+    if world.is_main:
+        ckpt.truncate_jsonl(samples_path, keep)
 
     def log_row(step: int, train_loss: float | None, lr: float | None, grad_norm: float | None,
                 tokens_per_s: float | None, with_eval: bool) -> dict[str, Any]:
@@ -229,19 +246,20 @@ def train(
                "val_loss": None, "val_ppl": None, "val_bpb": None, "lr": lr, "grad_norm": grad_norm,
                "tokens_per_s": tokens_per_s, "elapsed_s": round(elapsed, 3)}
         if with_eval:
-            val = evaluate(step_model, val_windows, c.batch_size, amp)
+            val = evaluate(step_model, val_windows, c.batch_size, amp, loss_fn, world)
             row.update(val_loss=val, val_ppl=math.exp(min(val, 50.0)),
                        val_bpb=val / math.log(2) / bytes_per_token if bytes_per_token else None,
-                       train_eval_loss=evaluate(step_model, train_windows, c.batch_size, amp))
-            if encode is not None and decode is not None:
+                       train_eval_loss=evaluate(step_model, train_windows, c.batch_size, amp, loss_fn, world))
+            if encode is not None and decode is not None and world.is_main:
                 texts = sample_texts(model, c.sample_prompts, encode, decode, c.sample_tokens,
                                      temperature=c.temperature, top_k=c.top_k, seed=c.seed + 1000 * step)
                 with open(samples_path, "a", encoding="utf-8") as handle:
                     handle.writelines(json.dumps({"step": step, "prompt": prompt, "temperature": c.temperature,
                                                  "top_k": c.top_k, "text": text}) + "\n" for prompt, text in zip(c.sample_prompts, texts))
         rows.append(row)
-        with open(metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        if world.is_main:
+            with open(metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
         return row
 
     def save(step: int) -> Path:
@@ -258,7 +276,7 @@ def train(
     wall_start = time.perf_counter() - elapsed  # elapsed_s counts evaluation too; tokens_per_s does not
     if start == 0:
         log_row(0, None, None, None, None, with_eval=True)
-    with tqdm(total=c.steps, initial=start, desc="train", disable=not c.progress, file=sys.stdout,
+    with tqdm(total=c.steps, initial=start, desc="train", disable=not c.progress or not world.is_main, file=sys.stdout,
               mininterval=5.0, ncols=100) as bar:  # the with-block closes the bar when training diverges too
         window_losses: list[float] = []
         window_start, train_seconds = time.perf_counter(), 0.0
@@ -266,12 +284,12 @@ def train(
             lr = lr_at(step, max_lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps, total_steps=c.steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            window = sample_windows(train_ids, c.batch_size, c.seq_len, sampler).to(device, non_blocking=True)
-            loss = lm_loss(step_model, window, amp)
+            window = world.shard(batch_fn(train_ids, c.batch_size, c.seq_len, sampler)).to(device, non_blocking=True)
+            loss = loss_fn(step_model, window, amp)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = clip_gradients(model, c.grad_clip)  # a float: one sync per step, small next to the step
-            loss_value = loss.item()
+            loss_value = world.mean(loss.item())  # the global batch's mean loss
             if not math.isfinite(loss_value):  # checked before optimizer.step(): the weights stay finite
                 raise TrainingDiverged(step + 1, "the training loss", loss_value, last_ckpt)
             if not math.isfinite(grad_norm):
@@ -292,7 +310,8 @@ def train(
                 window_losses = []
                 if done % c.checkpoint_every == 0 or done == c.steps:
                     elapsed = time.perf_counter() - wall_start
-                    last_ckpt = save(done)
+                    last_ckpt = save(done) if world.is_main else None
+                    world.barrier()  # on disk before any rank goes on
                 window_start = time.perf_counter()
     if last_ckpt is None or ckpt.step_of(last_ckpt) != c.steps:
         last_ckpt = ckpt.latest_checkpoint(run_dir)
