@@ -3,4 +3,5 @@
 - ``classifier``: a classification head on the base model's final hidden states, and freezing.
 - ``downstream_tasks``: tasks cut from held-out plays (speaker, play, next token), with a verbatim-leak filter.
 - ``transfer``: one fine-tuning pipeline run from pretrained and from random weights over sizes and seeds.
+- ``fsdp_lora``: LoRA adapters on a frozen base, sharded with FSDP2 across processes (appendix 18).
 """
