@@ -81,13 +81,15 @@ PROJECTS: tuple[Project, ...] = (
             modules=("embeddings.skipgram_data", "embeddings.skipgram", "embeddings.word_vectors")),
     Project("12", "p12_transformer", "The decoder-only transformer from scratch", 2, "available", 1.35, 60.0,
             "quick measured on 2 CPU cores, no GPU; full estimated",
-            modules=("model.parts", "model.gqa_attention", "model.transformer", "model.size", "model.hf_mistral", "labs.lm_ablation")),
+            modules=("model.parts", "model.gqa_attention", "model.transformer", "model.size", "model.hf_mistral", "labs.lm_ablation",
+                     "labs.model_checks")),
     Project("13", "p13_tokenization", "Tokenization and the data loader", 2, "available", 0.7, 60.0,
             "quick measured on 2 CPU cores, no GPU; full estimated",
             modules=("data.fetch", "data.parsing", "data.shakespeare", "tokenizers.simple", "tokenizers.bpe_train", "tokenizers.bpe", "tokenizers.sentencepiece_tok", "tokenizers.hf_tokenizer", "tokenizers.recipe", "training.batching")),
     Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "available", 2.3, 240.0,
             "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)",
-            modules=("training.loop", "training.lr_schedule", "training.checkpoint", "training.base_model", "model.generation", "labs.step_profile")),
+            modules=("training.loop", "training.lr_schedule", "training.checkpoint", "training.base_model", "model.generation", "labs.step_profile",
+                     "labs.bench")),
     Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "available", 0.35,
             5.0, "quick measured on 2 CPU cores, no GPU; full estimated",
             modules=("analysis.attention", "analysis.head_detectors")),
@@ -95,9 +97,17 @@ PROJECTS: tuple[Project, ...] = (
             "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)",
             modules=("finetune.classifier", "finetune.downstream_tasks", "finetune.transfer")),
     # Part 3: instruction tuning and analysis
-    Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "planned"),
-    Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "planned",
-            modules=("analysis.calibration",)),
+    Project("16", "p16_instruction_tuning", "Instruction tuning with LoRA (Mistral architecture)", 3, "available", 2.5,
+            120.0, "quick estimated for 2 CPU cores (measured under load, see the chapter); full estimated",
+            modules=("data.instructions", "data.alpaca", "finetune.instruction_format", "finetune.lora",
+                     "finetune.causal_lm", "finetune.instruction_tuning", "finetune.instruction_eval")),
+    Project("17", "p17_base_vs_tuned", "Base vs instruction-tuned: a comparative analysis", 3, "available", 2.0,
+            180.0, "quick measured on 2 CPU cores shared with other jobs (about 1 min with the models cached; the "
+            "first run also fine-tunes the full model once, 1 to 10 min depending on the load), no GPU; full estimated",
+            modules=("analysis.calibration", "analysis.compare", "data.probes", "finetune.full_finetune")),
+    Project("18", "p18_scaling_out", "Appendix: scaling out", 3, "available", 2.0, 5.0,
+            "quick measured on 2 CPU cores (3 min while other jobs shared them), no GPU; full estimated",
+            modules=("training.distributed", "training.ddp_train", "training.parallel_memory", "finetune.fsdp_lora")),
 )
 
 
