@@ -2,10 +2,10 @@
 
 What it does (any ``transformers`` causal LM, peft or not; prompts arrive as token ids, so every model reads
 exactly the same ids, built once by the caller):
-  * :func:`left_pad`: a batch of prompts as one left-padded id tensor and its attention mask; prompts longer
-    than ``max_len`` keep their last tokens (and are flagged as truncated).
   * :func:`generate_with_confidence`: greedy answers with, per generated token, the probability the model gave
-    it and the entropy of its next-token distribution (nats); one row per prompt.
+    it and the entropy of its next-token distribution (nats); one row per prompt. The decoding is
+    :func:`mlcourse.model.generation.greedy_answers` (shared with chapter 16), whose ``"keep_last"`` policy
+    keeps the last tokens of a prompt longer than the context (:func:`left_pad`) and flags it as truncated.
   * :func:`compare_generations`: the same for each model of a dict, stacked into one tidy table (``model``,
     ``item``, ``response``, ``stopped``, ``n_tokens``, ``first_prob``, ``mean_prob``, ``mean_entropy``).
   * :func:`choice_logits`: for multiple-choice prompts, the log-likelihood of each option's tokens after the
@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from mlcourse.analysis.attention import attention_maps
+from mlcourse.model.generation import greedy_answers, left_pad  # noqa: F401  (compare.left_pad, as before)
 
 
 def _logits(model, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -39,22 +40,6 @@ def _logits(model, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch
     return out if isinstance(out, torch.Tensor) else out.logits
 
 
-def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, max_len: int | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:  # fmt: skip
-    """``(ids, mask, truncated)``: (B, T) ids left-padded with ``pad_id``, (B, T) mask (1 = real token), and
-    whether each prompt lost its first tokens to ``max_len``."""
-    cut = [list(p)[-max_len:] if max_len else list(p) for p in prompts]
-    width = max(len(p) for p in cut)
-    ids = torch.full((len(cut), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, p in enumerate(cut):
-        if p:
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
-    return ids, mask, [len(c) < len(p) for c, p in zip(cut, prompts)]
-
-
-@torch.no_grad()
 def generate_with_confidence(model, prompts: Sequence[Sequence[int]], *, eos_id: int, pad_id: int,
                              max_new_tokens: int = 24, max_len: int | None = None, batch_size: int = 64
                              ) -> pd.DataFrame:  # fmt: skip
@@ -65,30 +50,9 @@ def generate_with_confidence(model, prompts: Sequence[Sequence[int]], *, eos_id:
     ``max_len`` (default the model's ``max_position_embeddings``) caps prompt + answer: longer prompts keep
     their last ``max_len - max_new_tokens`` tokens.
     """
-    max_len = max_len or model.config.max_position_embeddings
-    keep = max(1, max_len - max_new_tokens)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
-    rows: dict[int, dict] = {}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        ids, mask, truncated = left_pad([prompts[i] for i in chunk], pad_id, keep)
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=eos_id, pad_token_id=pad_id, output_logits=True,
-                             return_dict_in_generate=True)
-        new = out.sequences[:, ids.shape[1]:]  # (B, S)
-        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B, S, V) raw logits of each step
-        chosen = logp.gather(-1, new.unsqueeze(-1)).squeeze(-1).exp()  # (B, S)
-        entropy = -(logp.exp() * logp).sum(-1)  # (B, S)
-        for row, i in enumerate(chunk):
-            tokens = new[row].tolist()
-            end = tokens.index(eos_id) + 1 if eos_id in tokens else len(tokens)
-            rows[i] = {"ids": tokens[:end - 1] if eos_id in tokens else tokens,
-                       "token_probs": chosen[row, :end].tolist(), "entropies": entropy[row, :end].tolist(),
-                       "stopped": eos_id in tokens, "truncated": truncated[row]}
-    model.train(was_training)
-    return pd.DataFrame([rows[i] for i in range(len(prompts))])
+    rows = greedy_answers(model, prompts, eos_id=eos_id, pad_id=pad_id, max_new_tokens=max_new_tokens,
+                          max_len=max_len, batch_size=batch_size, truncation="keep_last", scores=True)
+    return pd.DataFrame(rows, columns=["ids", "token_probs", "entropies", "stopped", "truncated"])
 
 
 def compare_generations(models: Mapping[str, object], prompts: Sequence[Sequence[int]],

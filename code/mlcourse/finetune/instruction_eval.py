@@ -3,8 +3,8 @@
 What it does:
   * :func:`generate_responses`: greedy answers of any ``transformers`` causal LM (peft or not) to a list of
     examples, prompted exactly as in training (:func:`mlcourse.finetune.instruction_format.prompt_ids`),
-    left-padded batches with an attention mask; records whether generation stopped with ``<eos>`` and how long
-    the answer was.
+    left-padded batches with an attention mask (:func:`mlcourse.model.generation.greedy_answers`, prompts kept
+    whole); records whether generation stopped with ``<eos>`` and how long the answer was.
   * :func:`score_responses`: one row per example: ``correct`` (the normalised answer equals the reference;
     for unanswerable items, the answer is the refusal), ``refused``, ``strict``/``loose`` format compliance
     (IFEval-style, :func:`mlcourse.data.instructions.format_ok`), ``stopped`` and ``n_tokens``.
@@ -30,6 +30,7 @@ import torch
 
 from mlcourse.data.instructions import FAMILIES, REFUSAL, Instruction, format_ok
 from mlcourse.finetune.instruction_format import model_logits, prompt_ids
+from mlcourse.model.generation import greedy_answers
 
 CHANCE = {"which_appears": 1 / 3, "genre": 1 / 3, "which_play": 1 / 3}  # the answer is one of three given options
 
@@ -44,38 +45,19 @@ def is_refusal(response: str) -> bool:
     return normalise(response).startswith(normalise(REFUSAL)[:16])
 
 
-@torch.no_grad()
 def generate_responses(model, tokenizer, examples: Sequence[Instruction], *, max_new_tokens: int = 40,
                        batch_size: int = 64, max_len: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Greedy responses: columns ``response``, ``stopped`` (``<eos>`` generated) and ``n_tokens``, example order.
 
-    ``max_len`` (default the model's ``max_position_embeddings``) caps prompt + answer.
+    ``max_len`` (default the model's ``max_position_embeddings``) caps prompt + answer: prompts are never cut (a
+    cut prompt asks another question); a batch whose longest prompt leaves less room gets shorter answers.
     """
-    max_len = max_len or model.config.max_position_embeddings
     prompts = [prompt_ids(e, tokenizer) for e in examples]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
-    out: dict[int, dict] = {}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        width = max(len(prompts[i]) for i in chunk)
-        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(chunk):  # left padding: every prompt ends at the same position
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        new = max(1, min(max_new_tokens, max_len - width))
-        generated = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, do_sample=False,
-                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        for row, i in enumerate(chunk):
-            answer = generated[row, width:].tolist()
-            stopped = tokenizer.eos_token_id in answer
-            answer = answer[:answer.index(tokenizer.eos_token_id)] if stopped else answer
-            out[i] = {"response": tokenizer.decode(answer, skip_special_tokens=True), "stopped": stopped,
-                      "n_tokens": len(answer)}
-    model.train(was_training)
-    return pd.DataFrame([out[i] for i in range(len(examples))])
+    rows = greedy_answers(model, prompts, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
+                          max_new_tokens=max_new_tokens, max_len=max_len, batch_size=batch_size,
+                          truncation="shorten_answer")
+    return pd.DataFrame([{"response": tokenizer.decode(r["ids"], skip_special_tokens=True), "stopped": r["stopped"],
+                          "n_tokens": len(r["ids"])} for r in rows], columns=["response", "stopped", "n_tokens"])
 
 
 def score_responses(examples: Sequence[Instruction], responses: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,9 @@ t. Once the sequence outgrows ``max_context`` the no-cache path crops the oldest
 kept position's keys; the cache is then rebuilt from the cropped window at every step, to stay exact (and as
 slow as no cache). :func:`kv_cache_bytes` is the cache's memory formula.
 
+:func:`greedy_answers` is the batched greedy decoding of a ``transformers`` model (left padding, an attention
+mask, a stated truncation policy) that chapter 16 scores answers with and chapter 17 compares models with.
+
 What it deliberately does not do: beam search, repetition penalties, stop strings, a rolling cache.
 
 Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
@@ -162,3 +165,68 @@ def sample_texts(model: nn.Module, prompts: Sequence[str], encode: Callable[[str
                        generator=torch.Generator().manual_seed(seed + i))
         texts.append(decode(out.tolist()))
     return texts
+
+
+TRUNCATION = ("keep_last", "shorten_answer")  # how greedy_answers fits prompt + answer into max_len
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, max_len: int | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:  # fmt: skip
+    """``(ids, mask, truncated)``: (B, T) ids left-padded with ``pad_id``, (B, T) mask (1 = real token), and
+    whether each prompt lost its first tokens to ``max_len``."""
+    cut = [list(p)[-max_len:] if max_len else list(p) for p in prompts]
+    width = max(len(p) for p in cut)
+    ids = torch.full((len(cut), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, p in enumerate(cut):
+        if p:
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+    return ids, mask, [len(c) < len(p) for c, p in zip(cut, prompts)]
+
+
+@torch.no_grad()
+def greedy_answers(model, prompts: Sequence[Sequence[int]], *, eos_id: int, pad_id: int, max_new_tokens: int = 24,
+                   max_len: int | None = None, batch_size: int = 64, truncation: str = "keep_last",
+                   scores: bool = False) -> list[dict]:  # fmt: skip
+    """Greedy answers of a ``transformers`` causal LM (peft or not) to ``prompts`` (lists of ids): batches of
+    similar lengths, left-padded, with an attention mask. One dict per prompt, in order (chapters 16 and 17).
+
+    ``max_len`` (default the model's ``max_position_embeddings``) caps prompt + answer; ``truncation`` says how:
+    ``"keep_last"``: a prompt keeps its last ``max_len - max_new_tokens`` tokens (flagged ``truncated``), every
+    answer may take ``max_new_tokens``; ``"shorten_answer"``: prompts stay whole and a batch's answers get
+    ``max_len`` minus its longest prompt (at least 1, at most ``max_new_tokens``).
+    Keys: ``ids`` (the answer, up to and without the first ``<eos>``), ``stopped`` (``<eos>`` generated),
+    ``truncated``; with ``scores``, ``token_probs`` (probability of each generated token, the ``<eos>`` included)
+    and ``entropies`` (nats, of each step's next-token distribution, same positions).
+    """
+    if truncation not in TRUNCATION:
+        raise ValueError(f"truncation must be one of {TRUNCATION}, got {truncation!r}.")
+    max_len = max_len or model.config.max_position_embeddings
+    keep = max(1, max_len - max_new_tokens) if truncation == "keep_last" else None
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
+    rows: dict[int, dict] = {}
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        ids, mask, truncated = left_pad([prompts[i] for i in chunk], pad_id, keep)  # (B, T), (B, T)
+        new = max_new_tokens if keep else max(1, min(max_new_tokens, max_len - ids.shape[1]))
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, do_sample=False,
+                             eos_token_id=eos_id, pad_token_id=pad_id, output_logits=scores,
+                             return_dict_in_generate=True)
+        answers = out.sequences[:, ids.shape[1]:]  # (B, S), S <= new
+        if scores:
+            logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B, S, V) raw logits of each step
+            chosen = logp.gather(-1, answers.unsqueeze(-1)).squeeze(-1).exp()  # (B, S)
+            entropy = -(logp.exp() * logp).sum(-1)  # (B, S)
+        for row, i in enumerate(chunk):
+            tokens = answers[row].tolist()
+            stopped = eos_id in tokens
+            end = tokens.index(eos_id) if stopped else len(tokens)
+            rows[i] = {"ids": tokens[:end], "stopped": stopped, "truncated": truncated[row]}
+            if scores:  # the <eos> step counts: its probability is the model's confidence that the answer ends
+                rows[i] |= {"token_probs": chosen[row, :end + stopped].tolist(),
+                            "entropies": entropy[row, :end + stopped].tolist()}
+    model.train(was_training)
+    return [rows[i] for i in range(len(prompts))]
