@@ -18,6 +18,7 @@ from sklearn import ensemble
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 
+from mlcourse.classical.boosting import GradientBoostingRegressor
 from mlcourse.classical.forest import (
     RandomForestClassifier, RandomForestRegressor, bootstrap_counts, forest_variance, oob_average,
     permutation_importance, tree_correlation,
@@ -226,3 +227,17 @@ def test_rows_never_out_of_bag_are_reported():
         forest = RandomForestRegressor(1, oob_score=True, random_state=0).fit(X, y)  # one tree: ~63% in its bag
     assert any("no out-of-bag prediction" in str(w.message) for w in caught)
     assert np.isfinite(forest.oob_score_)
+
+
+@pytest.mark.parametrize("model", [RandomForestClassifier, RandomForestRegressor, GradientBoostingRegressor])
+def test_every_setting_is_stored_under_its_name_as_given(model):
+    """scikit-learn's convention, kept by the shared TreeEnsemble constructor: no setting is renamed, dropped or
+    checked early (the checks run at fit), and defaults are each class's own."""
+    import inspect
+
+    params = [p for p in inspect.signature(model).parameters.values() if p.name != "self"]
+    given = {p.name: object() for p in params}  # a distinct sentinel per setting
+    built = model(**given)
+    assert {name: getattr(built, name) for name in given} == given
+    assert all(getattr(model(), p.name) == p.default for p in params)
+    assert built.estimators_ is None

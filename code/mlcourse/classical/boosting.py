@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from mlcourse.classical.forest import TreeEnsemble
 from mlcourse.classical.tree import DecisionTreeRegressor
-from mlcourse.classical.validation import check_fitted, check_predict_input, check_X, check_X_y
+from mlcourse.classical.validation import check_fitted
 
 
 def half_squared_error(y: np.ndarray, F: np.ndarray) -> float:
@@ -52,7 +53,7 @@ def boosting_stage(X: np.ndarray, y: np.ndarray, F: np.ndarray, learning_rate: f
     return tree, F + learning_rate * tree.predict(X)  # a small step along h, not all the way
 
 
-class GradientBoostingRegressor:
+class GradientBoostingRegressor(TreeEnsemble):
     """Gradient-boosted regression trees for the squared error (scikit-learn's parameter names and defaults).
 
     Args:
@@ -69,14 +70,9 @@ class GradientBoostingRegressor:
     def __init__(self, n_estimators: int = 100, learning_rate: float = 0.1, *, max_depth: int | None = 3,
                  min_samples_split: int = 2, min_samples_leaf: int = 1, max_features: int | float | str | None = None,
                  random_state: int | None = None) -> None:  # fmt: skip
-        self.n_estimators = n_estimators
+        super().__init__(n_estimators, max_depth=max_depth, min_samples_split=min_samples_split,
+                         min_samples_leaf=min_samples_leaf, max_features=max_features, random_state=random_state)
         self.learning_rate = learning_rate
-        self.max_depth = max_depth
-        self.min_samples_split = min_samples_split
-        self.min_samples_leaf = min_samples_leaf
-        self.max_features = max_features
-        self.random_state = random_state
-        self.estimators_: list[DecisionTreeRegressor] | None = None
 
     def _make_tree(self, rng: np.random.Generator) -> DecisionTreeRegressor:
         return DecisionTreeRegressor(max_depth=self.max_depth, min_samples_split=self.min_samples_split,
@@ -85,9 +81,7 @@ class GradientBoostingRegressor:
 
     def fit(self, X: Any, y: Any) -> "GradientBoostingRegressor":
         """Fit M stages on X (n, d) and y (n,); raises ``ValueError`` for bad input or settings."""
-        X, y = check_X_y(X, y)
-        if int(self.n_estimators) != self.n_estimators or self.n_estimators < 1:
-            raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}.")
+        X, y = self._check_fit_input(X, y)
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}: it is the fraction of "
                              "each tree's correction that is applied (0.1 is a common choice).")
@@ -102,9 +96,6 @@ class GradientBoostingRegressor:
             scores.append(float(np.mean((y - F) ** 2)))
         self.train_score_ = np.array(scores)  # (M,) training MSE after each stage
         return self
-
-    def _check_input(self, X: Any) -> np.ndarray:
-        return check_predict_input(self, X, n_features_from="n_features_in_")
 
     def staged_predict(self, X: Any) -> Iterator[np.ndarray]:
         """Yield the predictions (n,) after stage 1, 2, ..., M: the whole learning curve from one fit."""

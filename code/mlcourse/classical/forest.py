@@ -16,6 +16,8 @@ What it does:
   an out-of-bag accuracy or R^2, a validation estimate that needs no held-out data.
 * ``feature_importances_`` (impurity importance: the trees' impurity decreases per feature, averaged, as
   scikit-learn's) and :func:`permutation_importance` (the drop in score when one column is shuffled).
+* :class:`TreeEnsemble`: what a forest and gradient boosting (:mod:`~mlcourse.classical.boosting`) share, the
+  number of trees, the settings every tree is grown with, the seed, and the checks of ``fit`` and ``predict``.
 * :func:`tree_correlation`: from the predictions of B trees on M independent training sets, the variance
   ``sigma^2`` of one tree and the correlation ``rho`` between two trees of the same forest, which give the
   forest's variance ``rho sigma^2 + (1 - rho) sigma^2 / B`` (:func:`forest_variance`).
@@ -74,31 +76,47 @@ def oob_average(tree_predictions: np.ndarray, counts: np.ndarray) -> tuple[np.nd
     return average, n_oob
 
 
-class _Forest:
+class TreeEnsemble:
+    """An ensemble of chapter 5's trees (a forest, a boosted sum): scikit-learn's parameter names, stored as given
+    (checked at ``fit``), and the checks of ``fit`` and ``predict`` input."""
+
+    def __init__(self, n_estimators: int, *, max_depth: int | None, min_samples_split: int, min_samples_leaf: int,
+                 max_features: int | float | str | None, random_state: int | None) -> None:  # fmt: skip
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_split = min_samples_split
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.random_state = random_state
+        self.estimators_: list[Any] | None = None
+
+    def _check_fit_input(self, X: Any, y: Any, *, classification: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Checked X (n, d) and y (n,); ``ValueError`` also for an ``n_estimators`` that is not a positive integer."""
+        X, y = check_X_y(X, y, classification=classification)
+        if int(self.n_estimators) != self.n_estimators or self.n_estimators < 1:
+            raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}.")
+        return X, y
+
+    def _check_input(self, X: Any) -> np.ndarray:
+        return check_predict_input(self, X, n_features_from="n_features_in_")
+
+
+class _Forest(TreeEnsemble):
     """What the classifier and the regressor share: the bootstrap loop, OOB bookkeeping, importances."""
 
     _tree_class: type = DecisionTreeRegressor
     _classification = False
 
-    def __init__(self, n_estimators: int = 100, *, criterion: str, max_features: int | float | str | None,
-                 max_depth: int | None = None, min_samples_split: int = 2, min_samples_leaf: int = 1,
-                 bootstrap: bool = True, oob_score: bool = False, random_state: int | None = None) -> None:  # fmt: skip
-        self.n_estimators = n_estimators
+    def __init__(self, n_estimators: int, *, criterion: str, bootstrap: bool, oob_score: bool,
+                 **tree_settings: Any) -> None:  # fmt: skip
+        super().__init__(n_estimators, **tree_settings)
         self.criterion = criterion
-        self.max_features = max_features
-        self.max_depth = max_depth
-        self.min_samples_split = min_samples_split
-        self.min_samples_leaf = min_samples_leaf
         self.bootstrap = bootstrap
         self.oob_score = oob_score
-        self.random_state = random_state
-        self.estimators_: list[Any] | None = None
 
     def fit(self, X: Any, y: Any) -> "_Forest":
         """Fit ``n_estimators`` trees, each on its own bootstrap sample of (X (n, d), y (n,))."""
-        X, y = check_X_y(X, y, classification=self._classification)
-        if int(self.n_estimators) != self.n_estimators or self.n_estimators < 1:
-            raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}.")
+        X, y = self._check_fit_input(X, y, classification=self._classification)
         if self.oob_score and not self.bootstrap:
             raise ValueError("oob_score=True needs bootstrap=True: without bootstrap samples every tree sees every "
                              "row, so no row is out of bag.")
@@ -122,9 +140,6 @@ class _Forest:
         if self.oob_score:
             self._set_oob(X, y)
         return self
-
-    def _check_input(self, X: Any) -> np.ndarray:
-        return check_predict_input(self, X, n_features_from="n_features_in_")
 
     def tree_predictions(self, X: Any) -> np.ndarray:
         """Every tree's output: (B, n) predictions for the regressor, (B, n, K) class probabilities for the classifier."""
