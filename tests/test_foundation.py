@@ -13,7 +13,7 @@ from mlcourse.course.book_build import derived_config
 from mlcourse.course.device import describe_device, pick_device, resolve_device, seed_everything
 from mlcourse.course.plots import show_chart
 from mlcourse.course.profiles import check_profile, resolve_profile
-from mlcourse.course.results import load_results, run_dir_for, save_results
+from mlcourse.course.results import load_results, read_json, run_dir_for, save_results
 
 SETTINGS = {"quick": {"steps": 10, "width": 8}, "full": {"steps": 1000, "width": 64}}
 
@@ -26,6 +26,27 @@ def test_mlcourse_root_must_point_at_a_course(monkeypatch, tmp_path):
     monkeypatch.setenv("MLCOURSE_ROOT", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="has no _toc.yml"):
         paths.repo_root()
+
+
+def test_outside_a_clone_the_root_is_the_home_the_bootstrap_cell_made(monkeypatch, tmp_path):
+    """A notebook downloaded alone, reopened after its first run: the package is installed (not from a clone),
+    MLCOURSE_ROOT is gone with the old kernel, and ./mlcourse_home is where the bootstrap cell put the data."""
+    monkeypatch.delenv("MLCOURSE_ROOT", raising=False)
+    monkeypatch.delenv("MLCOURSE_DATA", raising=False)
+    monkeypatch.setattr(paths, "_INSTALLED_FROM", tmp_path / "site-packages")
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    with pytest.raises(FileNotFoundError, match="makes ./mlcourse_home.*MLCOURSE_ROOT"):
+        paths.repo_root()
+    (folder / paths.HOME).mkdir()
+    (folder / paths.HOME / "_toc.yml").touch()  # as the bootstrap cell marks it
+    assert paths.repo_root() == folder / "mlcourse_home" and paths.data_dir() == folder / "mlcourse_home" / "data"
+    monkeypatch.chdir(folder / paths.HOME)
+    assert paths.repo_root() == folder / "mlcourse_home"
+    (tmp_path / "_toc.yml").touch()  # some other Jupyter Book above the downloads folder
+    monkeypatch.chdir(folder)
+    assert paths.repo_root() == folder / "mlcourse_home", "the course's own home comes before a parent's _toc.yml"
 
 
 def test_auto_device_on_this_machine_is_a_real_device():
@@ -104,8 +125,17 @@ def test_corrupt_results_file_is_named_in_the_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MLCOURSE_RUNS", str(tmp_path))
     folder = run_dir_for("p00_demo", "quick")
     (folder / "results.json").write_text("{not json")
-    with pytest.raises(ValueError, match="results.json is not valid JSON"):
+    with pytest.raises(ValueError, match="results.json is not valid JSON.*delete it and re-run the quick profile"):
         load_results("p00_demo", "quick")
+
+
+def test_read_json_is_none_for_a_missing_file_and_names_the_remedy_for_a_broken_one(tmp_path):
+    assert read_json(tmp_path / "absent.json", "run it") is None
+    (tmp_path / "run.json").write_text('{"wall_s": 1.5}')
+    assert read_json(tmp_path / "run.json", "run it") == {"wall_s": 1.5}
+    (tmp_path / "run.json").write_text('{"wall_s": 1.')
+    with pytest.raises(ValueError, match=r"run.json is not valid JSON \(.*\); delete it and publish again\.$"):
+        read_json(tmp_path / "run.json", "publish again")
 
 
 def test_offline_chart_embeds_the_spec_and_waits_for_the_shipped_bundle():

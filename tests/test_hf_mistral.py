@@ -61,6 +61,21 @@ def test_from_hf_reads_a_model_built_by_transformers():
         assert (ours(tokens()) - theirs(tokens()).logits).abs().max() < 1e-5
 
 
+def test_attention_dropout_travels_both_ways_and_acts_only_in_training(tmp_path):
+    ours = mistral_model(attn_dropout=0.25)
+    assert hf_mistral.to_mistral_config(ours.config).attention_dropout == 0.25
+    hf_mistral.save_pretrained(ours, tmp_path / "ckpt")
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["attention_dropout"] == 0.25
+    assert hf_mistral.load_pretrained(tmp_path / "ckpt").config == ours.config  # attn_dropout=0.25 back
+    assert hf_mistral.load_pretrained(tmp_path / "ckpt", attn_dropout=0.0).config.attn_dropout == 0.0
+    theirs = hf_mistral.to_hf(ours)
+    with torch.no_grad():
+        assert (theirs(tokens()).logits - ours(tokens())).abs().max() < 1e-5  # eval: no dropout on either side
+        theirs.train()
+        torch.manual_seed(0)
+        assert (theirs(tokens()).logits - ours(tokens())).abs().max() > 1e-3  # training: weights dropped
+
+
 def test_classic_model_cannot_be_exported_and_the_error_names_the_fields():
     classic = TransformerLM(TransformerConfig.classic(vocab_size=VOCAB, d_model=32, n_heads=4))
     with pytest.raises(ValueError, match="norm.*layernorm"):

@@ -105,3 +105,14 @@ def test_cache_record_older_than_the_full_results_is_dropped(folders, tmp_path):
     assert drop_stale_cache(tmp_path / "cache", ["p99_demo"]) == ["p99_demo"]
     assert cache.list_cache_records() == []
     assert drop_stale_cache(tmp_path / "missing", ["p99_demo"]) == []
+
+
+def test_a_broken_published_file_is_named_and_a_missing_record_is_empty(folders):
+    _full_run(0.5)
+    publish("p99_demo")
+    os.remove(folders / "runs" / "p99_demo" / "full" / "results.json")
+    os.remove(folders / "published" / "p99_demo" / "full" / "provenance.json")
+    assert find_results("p99_demo").provenance == {}  # no record: described as such, not an error
+    (folders / "published" / "p99_demo" / "full" / "results.json").write_text("{half")
+    with pytest.raises(ValueError, match="results.json is not valid JSON.*delete it and run or publish again"):
+        find_results("p99_demo")

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from mlcourse.course.catalog import available
+from site_helpers import wait_for
 
 PHONE, DESKTOP = 400, 1400
 CHAPTERS = [f"chapters/part{p.part}/{p.stem}.html" for p in available()]
@@ -24,18 +25,8 @@ MAX_PAGE_BYTES = 2_000_000
 def _open(browser, url: str, width: int) -> None:
     browser.set_window_size(width, 900)
     browser.get(url)
-    _wait(browser, "document.readyState === 'complete'")
+    wait_for(browser, "document.readyState === 'complete'", 10)
     time.sleep(0.5)  # the theme binds its buttons on DOMContentLoaded; MathJax typesets after load
-
-
-def _wait(browser, script: str, timeout: float = 10.0):
-    deadline, value = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        value = browser.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.2)
-    return value
 
 
 def _click(browser, selector: str) -> None:
@@ -56,7 +47,7 @@ def test_the_sidebar_button_opens_and_closes_the_sidebar(browser, site_url, scre
     )
     before = browser.execute_script(f"return {sidebar_shown};")
     _click(browser, ".bd-header-article .primary-toggle")
-    after = _wait(browser, sidebar_shown, 3) if not before else browser.execute_script(f"return {sidebar_shown};")
+    after = wait_for(browser, sidebar_shown, 3) if not before else browser.execute_script(f"return {sidebar_shown};")
     browser.save_screenshot(str(screenshot_dir / f"sidebar_click_{width}.png"))
     assert after != before, f"at {width} px the sidebar button did nothing (sidebar shown: {before} -> {after})"
     if width == PHONE:
@@ -70,7 +61,7 @@ def test_the_sidebar_button_opens_and_closes_the_sidebar(browser, site_url, scre
 def test_the_contents_button_opens_the_contents_on_a_phone(browser, site_url, screenshot_dir):
     _open(browser, f"{site_url}/{CHAPTERS[0]}", PHONE)
     _click(browser, ".bd-header-article .secondary-toggle")
-    opened = _wait(browser, "document.getElementById('pst-secondary-sidebar-modal').open", 3)
+    opened = wait_for(browser, "document.getElementById('pst-secondary-sidebar-modal').open", 3)
     browser.save_screenshot(str(screenshot_dir / "contents_click_400.png"))
     assert opened, "at 400 px the contents button did not open the in-page contents"
     entries = browser.execute_script(
@@ -86,7 +77,7 @@ def test_the_contents_sit_beside_the_page_on_a_desktop_and_a_click_scrolls(brows
     assert link.is_displayed(), "at 1400 px the in-page contents are not shown beside the page"
     anchor = link.get_attribute("href").split("#", 1)[1]
     link.click()
-    assert _wait(browser, f"location.hash === '#{anchor}'", 3), "clicking a contents entry did not navigate"
+    assert wait_for(browser, f"location.hash === '#{anchor}'", 3), "clicking a contents entry did not navigate"
 
 
 _OVERFLOW = """
@@ -107,7 +98,7 @@ return {page: document.documentElement.scrollWidth, width: window.innerWidth, ba
                                              "glossary/glossary.html", "chapters/intro.html"])
 def test_nothing_overflows_sideways_on_a_phone(browser, site_url, page):
     _open(browser, f"{site_url}/{page}", PHONE)
-    _wait(browser, "document.querySelectorAll('mjx-container').length > 0 || !document.querySelector('.math')", 5)
+    wait_for(browser, "document.querySelectorAll('mjx-container').length > 0 || !document.querySelector('.math')", 5)
     found = browser.execute_script(_OVERFLOW)
     assert found["page"] <= found["width"], f"{page} scrolls sideways at {PHONE} px: {found}"
     assert found["n"] == 0, f"{page}: {found['n']} elements stick out of the column at {PHONE} px: {found['bad']}"
@@ -137,7 +128,7 @@ def test_an_exercise_links_to_its_folded_solution(browser, site_url, screenshot_
     target = link.get_attribute("href")
     assert f"solutions/{FIRST.stem}.html#exercise" in target, target
     browser.execute_script("arguments[0].click();", link)
-    _wait(browser, f"location.pathname.endsWith('solutions/{FIRST.stem}.html')", 5)
+    wait_for(browser, f"location.pathname.endsWith('solutions/{FIRST.stem}.html')", 5)
     folded = browser.execute_script(
         "return Array.from(document.querySelectorAll('details.mlcourse-solution')).map(d => d.open);"
     )
@@ -162,8 +153,8 @@ def test_a_glossary_term_shows_its_definition_on_hover(browser, site_url, screen
     link = browser.find_element("css selector", "article a[href*='glossary.html#term-']")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", link)
     ActionChains(browser).move_to_element(link).perform()
-    shown = _wait(browser, "(() => { const t = document.getElementById('mlcourse-term-tip');"
-                           " return t && !t.hidden && t.innerText.length > 20 && t.innerText; })()", 5)
+    shown = wait_for(browser, "(() => { const t = document.getElementById('mlcourse-term-tip');"
+                              " return t && !t.hidden && t.innerText.length > 20 && t.innerText; })()", 5)
     browser.save_screenshot(str(screenshot_dir / "glossary_hover_1400.png"))
     assert shown, f"hovering {link.text!r} showed no definition"
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from mlcourse.course.catalog import available
+from site_helpers import wait_for
 
 CHAPTER = available()[0]
 CHAPTER_PAGE = f"chapters/part{CHAPTER.part}/{CHAPTER.stem}.html"
@@ -27,22 +28,10 @@ PAGES = {
 }
 
 
-def _wait_for(driver, script: str, timeout: float = 20.0):
-    """Poll a JavaScript expression until it is truthy; return its value (or the last falsy one)."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.25)
-    return value
-
-
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_page_renders_with_a_heading(browser, site_url, screenshot_dir, name):
     browser.get(f"{site_url}/{PAGES[name]}")
-    heading = _wait_for(browser, "document.querySelector('main h1') && document.querySelector('main h1').innerText")
+    heading = wait_for(browser, "document.querySelector('main h1') && document.querySelector('main h1').innerText")
     assert heading, f"{PAGES[name]} has no <h1> in its main content"
     assert "Traceback" not in browser.find_element("css selector", "main").text, f"{PAGES[name]} shows a traceback"
     browser.save_screenshot(str(screenshot_dir / f"{name}.png"))
@@ -50,7 +39,7 @@ def test_page_renders_with_a_heading(browser, site_url, screenshot_dir, name):
 
 def test_every_figure_of_the_chapter_loads(browser, site_url):
     browser.get(f"{site_url}/{CHAPTER_PAGE}")
-    _wait_for(browser, "document.readyState === 'complete'")
+    wait_for(browser, "document.readyState === 'complete'")
     images = browser.execute_script(
         "return Array.from(document.querySelectorAll('main img')).map("
         "i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]);"
@@ -66,7 +55,7 @@ def test_a_glossary_link_lands_on_its_entry(browser, site_url, screenshot_dir):
     term_text = link.text.strip().lower()
     anchor = link.get_attribute("href").split("#", 1)[1]
     browser.execute_script("arguments[0].click();", link)
-    _wait_for(browser, f"location.hash === '#{anchor}'")
+    wait_for(browser, f"location.hash === '#{anchor}'")
     entry = browser.execute_script(
         "const el = document.getElementById(arguments[0]);"
         "if (!el) return null; const r = el.getBoundingClientRect();"
@@ -82,7 +71,7 @@ def test_a_glossary_link_lands_on_its_entry(browser, site_url, screenshot_dir):
 
 def test_an_interactive_chart_renders_with_no_network(browser, site_url, screenshot_dir):
     browser.get(f"{site_url}/{CHART_PAGE}")
-    rendered = _wait_for(
+    rendered = wait_for(
         browser,
         "Array.from(document.querySelectorAll('.mlcourse-vega')).filter("
         "d => d.querySelector('canvas, svg.marks') && d.getBoundingClientRect().height > 50).length",
@@ -102,5 +91,5 @@ def test_an_interactive_chart_renders_with_no_network(browser, site_url, screens
 
 def test_formulas_render_with_no_network(browser, site_url):
     browser.get(f"{site_url}/{CHAPTER_PAGE}")
-    typeset = _wait_for(browser, "document.querySelectorAll('main mjx-container').length")
+    typeset = wait_for(browser, "document.querySelectorAll('main mjx-container').length")
     assert typeset and typeset >= 3, "MathJax did not typeset the chapter's formulas (it must be shipped locally)"

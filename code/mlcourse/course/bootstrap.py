@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from mlcourse.course.paths import repo_root
+from mlcourse.course.paths import HOME, repo_root
 
 TAG = "mlcourse-bootstrap"
 TAGS = [TAG, "remove-cell"]
@@ -83,7 +83,7 @@ if importlib.util.find_spec("mlcourse") is None:
         requirements.append("{pins[TORCH]}")
     print("installing the course library from", source, "(a few minutes, once)", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *requirements], check=True)
-    home = pathlib.Path(os.environ.setdefault("MLCOURSE_ROOT", str(pathlib.Path("mlcourse_home").resolve())))
+    home = pathlib.Path(os.environ.setdefault("MLCOURSE_ROOT", str(pathlib.Path("{HOME}").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     (home / "_toc.yml").touch()  # marks the folder as the course's root for mlcourse.course.paths
     subprocess.run([sys.executable, "-m", "mlcourse", "data"], check=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcourse.course.paths import repo_root, runs_dir
-from mlcourse.course.results import RESULTS_FILE, load_results
+from mlcourse.course.results import RESULTS_FILE, load_results, read_json
 
 RUN_RECORD = "run.json"  # written by the runner next to results.json: wall time, machine, commit
 PROVENANCE = "provenance.json"
@@ -55,12 +55,8 @@ class FoundResults:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it and run or publish again.") from err
+    """The JSON object in ``path``, ``{}`` when there is none; a broken file raises :func:`read_json`'s error."""
+    return read_json(path, "run or publish again") or {}
 
 
 def find_results(stem: str, profile: str = "full") -> FoundResults | None:

@@ -3,7 +3,8 @@
 A chapter executed by the runner (``python -m mlcourse run``) or by the book build writes what it measured to
 ``runs/<stem>/<profile>/`` (figures, ``results.json``). When a reader has done the hours-long ``full`` run, the
 quick chapter can show those numbers too: :func:`load_results` returns them, or ``None`` when that run does not
-exist. JSON only (never pickle): a results file is data a reader can open and diff.
+exist. JSON only (never pickle): a results file is data a reader can open and diff. :func:`read_json` is the one
+reader of these JSON files (the published runs of :mod:`mlcourse.course.published` too).
 """
 
 from __future__ import annotations
@@ -39,10 +40,18 @@ def load_results(stem: str, profile: str) -> dict[str, Any] | None:
 
     Raises ``ValueError`` naming the file when it exists but is not valid JSON (delete it and re-run).
     """
-    path = runs_dir() / stem / profile / RESULTS_FILE
+    return read_json(runs_dir() / stem / profile / RESULTS_FILE, f"re-run the {profile} profile")
+
+
+def read_json(path: Path, what_to_do: str) -> Any:
+    """The JSON in ``path``, or ``None`` when there is no such file.
+
+    Raises ``ValueError`` naming the file when it is not valid JSON: "delete it and ``what_to_do``" (e.g. "re-run
+    the full profile"), since a half-written or hand-edited file is never worth repairing.
+    """
     if not path.exists():
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the {profile} profile.") from err
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it and {what_to_do}.") from err

@@ -38,7 +38,9 @@ def check_mistral_compatible(config: TransformerConfig) -> None:
 
 
 def to_mistral_config(config: TransformerConfig):
-    """The ``transformers.MistralConfig`` of the same architecture."""
+    """The ``transformers.MistralConfig`` of the same architecture; ``attn_dropout`` becomes ``attention_dropout``
+    (the same dropout of attention weights in training mode). Mistral has no residual dropout: ``resid_dropout``
+    does not travel."""
     from transformers import MistralConfig
 
     check_mistral_compatible(config)
@@ -49,12 +51,13 @@ def to_mistral_config(config: TransformerConfig):
         max_position_embeddings=config.max_seq_len, rms_norm_eps=config.norm_eps,
         rope_parameters={"rope_type": "default", "rope_theta": float(config.rope_theta)},
         sliding_window=config.sliding_window, tie_word_embeddings=config.tie_embeddings,
-        initializer_range=config.init_std, attention_dropout=0.0,
+        initializer_range=config.init_std, attention_dropout=config.attn_dropout,
     )
 
 
 def from_mistral_config(hf_config, **changes) -> TransformerConfig:
-    """Our config for a ``MistralConfig`` (``changes`` set our own fields, e.g. ``attention_path``)."""
+    """Our config for a ``MistralConfig`` (``changes`` set our own fields, e.g. ``attention_path``);
+    ``attention_dropout`` becomes ``attn_dropout``."""
     if hf_config.hidden_act != "silu":
         raise ValueError(f"hidden_act={hf_config.hidden_act!r} is not SwiGLU's 'silu'; our model has no slot for it.")
     head_dim = getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
@@ -66,7 +69,8 @@ def from_mistral_config(hf_config, **changes) -> TransformerConfig:
         n_layers=hf_config.num_hidden_layers, n_heads=hf_config.num_attention_heads,
         n_kv_heads=hf_config.num_key_value_heads, max_seq_len=hf_config.max_position_embeddings,
         norm_eps=hf_config.rms_norm_eps, rope_theta=float(rope_theta), sliding_window=hf_config.sliding_window,
-        tie_embeddings=bool(hf_config.tie_word_embeddings), init_std=hf_config.initializer_range, **changes,
+        tie_embeddings=bool(hf_config.tie_word_embeddings), init_std=hf_config.initializer_range,
+        **{"attn_dropout": float(getattr(hf_config, "attention_dropout", 0.0) or 0.0), **changes},
     )
 
 
