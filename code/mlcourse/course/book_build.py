@@ -44,9 +44,12 @@ def build_book(execute: str = "cache") -> int:
     config = derived_config(root, execute)
     if execute == "cache":
         # The cache keys a page on its code only: a page cached before a full run (own or published) would keep
-        # saying that the run does not exist. Drop those records so that the build executes them again.
-        stems = [project.stem for project in available()]
-        for stem in drop_stale_cache(root / "_build" / ".jupyter_cache", stems):
+        # saying that the run does not exist. Drop those records so that the build executes them again. Sphinx
+        # re-reads only sources newer than its last read, so the notebook's modification time is also set to now
+        # (its content is untouched); without it the old page would stay (tests/test_full_run_book.py).
+        chapters = {project.stem: project.chapter_path for project in available()}
+        for stem in drop_stale_cache(root / "_build" / ".jupyter_cache", list(chapters)):
+            chapters[stem].touch()
             print(f"{stem}: full results newer than its cached page; it is executed again")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(root), "--config", str(config), "-W", "-n", "--keep-going"]
