@@ -57,6 +57,23 @@ def test_hf_copy_gives_the_same_logits(tiny_base):
         assert torch.allclose(model(ids), hf_model(ids).logits, atol=1e-4)
 
 
+def test_the_best_held_out_checkpoint_is_exported_and_its_step_recorded(tiny_base, monkeypatch):
+    # The export is the checkpoint of the best evaluation, kept in train/best/, and base.json says which step it is.
+    settings = {**TINY, "train": {**TINY["train"], "steps": 12, "eval_every": 2, "checkpoint_every": 4, "lr": 3e-2,
+                                  "min_lr": 3e-2, "keep_best": True}}
+    monkeypatch.setitem(base_model.BASE_SETTINGS, "quick", settings)
+    model, _, result = base_model.train_base("quick", progress=False)
+    info = json.loads((tiny_base / "p14_pretraining" / "quick" / "base.json").read_text())
+    evals = {r["step"]: r["val_loss"] for r in result.metrics if r["val_loss"] is not None and r["step"] > 0}
+    best = min(evals, key=evals.get)
+    assert info["best_step"] == best == result.best_step and info["last_step"] == 12  # (best < last: test_training)
+    assert info["val_loss"] == pytest.approx(evals[best]) and info["last_val_loss"] == pytest.approx(evals[12])
+    assert info["checkpoint"] == f"train/best/step_{best}"
+    loaded, _ = base_model.load_base("quick", progress=False)  # what later chapters load is that checkpoint
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_full_profile_is_never_trained_implicitly(tiny_base):
     with pytest.raises(FileNotFoundError, match="--profile full"):
         base_model.load_base("full")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -158,3 +159,30 @@ def test_resume_without_a_checkpoint_starts_afresh_with_a_clean_log(tmp_path):
     result = train(make_model(), *pattern_ids(), TrainConfig(**{**RUN, "steps": 4}), tmp_path, resume=True)
     assert result.resumed_from is None
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 2, 4]
+
+
+def test_keep_best_keeps_the_checkpoint_of_the_lowest_held_out_loss_across_a_resume(tmp_path):
+    from mlcourse.training.loop import evaluate, sample_windows
+
+    train_ids, _ = pattern_ids()
+    other = torch.randperm(VOCAB, generator=torch.Generator().manual_seed(1)).repeat(30)  # a different cycle:
+    config = TrainConfig(**{**RUN, "eval_every": 2, "keep_best": True})  # learning the training cycle hurts it
+    first = train(make_model(), train_ids, other, config, tmp_path / "a")
+    evals = {r["step"]: r["val_loss"] for r in first.metrics if r["val_loss"] is not None and r["step"] > 0}
+    assert first.best_step == min(evals, key=evals.get) and first.best_val_loss == evals[first.best_step]
+    assert first.best_step < config.steps  # the held-out loss rose after its minimum: the last step is not the best
+    assert first.best_checkpoint == tmp_path / "a" / "best" / f"step_{first.best_step}"
+    model = make_model(seed=5)
+    ckpt.load_checkpoint(first.best_checkpoint, model)  # the kept weights give the logged held-out loss
+    windows = sample_windows(other, config.eval_batches * config.batch_size, config.seq_len,
+                             torch.Generator().manual_seed(config.seed + 1))
+    assert evaluate(model, windows, config.batch_size) == pytest.approx(first.best_val_loss, abs=1e-5)
+    # A killed run resumed from an earlier checkpoint finds the same best step (a later best/ is dropped first).
+    again = train(make_model(), train_ids, other, config, tmp_path / "b")
+    for later in ckpt.list_checkpoints(tmp_path / "b")[1:]:
+        shutil.rmtree(later)
+    (tmp_path / "b" / ckpt.LATEST).unlink()
+    resumed = train(make_model(), train_ids, other, config, tmp_path / "b", resume=True)
+    assert resumed.resumed_from == 4 and resumed.best_step == first.best_step == again.best_step
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "b" / "best")] == [f"step_{first.best_step}"]
+    assert train(make_model(), train_ids, other, TrainConfig(**RUN), tmp_path / "c").best_checkpoint is None

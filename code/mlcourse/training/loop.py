@@ -8,14 +8,14 @@ What it does:
     run killed at any moment and resumed with ``resume=True`` continues the *same* curve, bit for bit on one
     machine. It writes to ``run_dir``: ``metrics.jsonl`` (one line per log step), ``samples.jsonl`` (fixed
     prompts at every evaluation) and ``step_<N>/`` checkpoints (:mod:`mlcourse.training.checkpoint`).
-  * Divergence: a NaN/inf loss or gradient norm raises :class:`TrainingDiverged` (with the step, the value and the
-    last good checkpoint). A run that has blown up cannot be trusted, so it stops loudly rather than returning
-    a result flag that a notebook could overlook; the chapter catches it to show the pitfall. A checkpoint is
-    never written from non-finite weights, so the last one on disk is always a good place to resume from.
+  * Divergence: a NaN/inf loss or gradient norm raises :class:`TrainingDiverged` (step, value, last good
+    checkpoint): a blown-up run stops loudly instead of returning a flag a notebook could overlook. A checkpoint
+    is never written from non-finite weights, so the last one on disk is always a good place to resume from.
 
 Device policy: cuda trains under bf16 autocast with fused AdamW (optionally ``torch.compile``); mps and cpu train
-in float32. What it deliberately does not do: gradient accumulation, distributed training, dropout, early
-stopping (a chapter reads the validation curve and picks the checkpoint), or tokenisation (ids in, ids out).
+in float32. Early stopping: ``keep_best=True`` also keeps the checkpoint of the lowest held-out loss in
+``run_dir/best/`` (the base model exports it). Not done here: gradient accumulation, cutting a run short (it runs
+its steps; ``best/`` holds what a stopped run would have kept), or tokenisation (ids in, ids out).
 
 Taught in chapter 14 (Pretraining a tiny transformer on Shakespeare).
 """
@@ -45,6 +45,7 @@ from mlcourse.model.generation import sample_texts
 from mlcourse.model.transformer import next_token_loss
 from mlcourse.training.lr_schedule import build_adamw, lr_at
 
+BEST_DIR = "best"  # run_dir/best/step_<N>: the checkpoint of the lowest held-out loss (keep_best=True)
 _CURVE_FIELDS = ("steps", "batch_size", "seq_len", "lr", "min_lr", "warmup_steps", "weight_decay", "betas",
                  "grad_clip", "seed", "eval_batches")  # fields that change the curve (checked on resume)
 
@@ -84,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # a name, resolved by course.device.resolve_device (a name keeps the config JSON-able)
     compile: bool = False
+    keep_best: bool = False  # also keep the checkpoint of the lowest held-out loss in run_dir/best/ (early stopping)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -112,6 +114,9 @@ class TrainResult:
     checkpoint: Path | None
     resumed_from: int | None
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int | None = None  # the evaluation step of the lowest held-out loss (step 0 excluded)
+    best_val_loss: float | None = None
+    best_checkpoint: Path | None = None  # run_dir/best/step_<best_step> when keep_best, else None
 
 
 def sample_windows(ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> torch.Tensor:
@@ -239,9 +244,16 @@ def train(
     rows = ckpt.truncate_jsonl(metrics_path, keep) if world.is_main else []  # rank 0 alone writes the logs
     if world.is_main:
         ckpt.truncate_jsonl(samples_path, keep)
+    best_dir = run_dir / BEST_DIR
+    if world.is_main:  # a best checkpoint from past the resume point (or from an overwritten run) is stale
+        for old in ckpt.list_checkpoints(best_dir):
+            if ckpt.step_of(old) > start or overwrite and not resume:
+                shutil.rmtree(old)
+    best = _best_eval(rows)  # (step, val_loss) of the log kept so far, or None
 
     def log_row(step: int, train_loss: float | None, lr: float | None, grad_norm: float | None,
                 tokens_per_s: float | None, with_eval: bool) -> dict[str, Any]:
+        nonlocal best
         row = {"step": step, "tokens_seen": tokens_seen, "train_loss": train_loss, "train_eval_loss": None,
                "val_loss": None, "val_ppl": None, "val_bpb": None, "lr": lr, "grad_norm": grad_norm,
                "tokens_per_s": tokens_per_s, "elapsed_s": round(elapsed, 3)}
@@ -260,16 +272,20 @@ def train(
         if world.is_main:
             with open(metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
+        if with_eval and step > 0 and (best is None or row["val_loss"] < best[1]):
+            best = (step, row["val_loss"])
+            if c.keep_best and world.is_main:  # the weights of the lowest held-out loss so far (early stopping)
+                save(step, best_dir, keep_last=1)
         return row
 
-    def save(step: int) -> Path:
+    def save(step: int, folder: Path = run_dir, keep_last: int = c.keep_checkpoints) -> Path:
         state = {"tokens_seen": tokens_seen, "elapsed_s": elapsed, "sampler_state": ckpt.generator_state(sampler),
                  "rng": ckpt.rng_states(), "train_config": c.to_dict(),
                  "model_config": model.config.to_dict() if hasattr(model, "config") else None,
                  "metrics_summary": {"last": rows[-1] if rows else None, "best_val_loss": min(
                      (r["val_loss"] for r in rows if r["val_loss"] is not None), default=None)}}
         try:
-            return ckpt.save_checkpoint(run_dir, step, model, optimizer, state, keep_last=c.keep_checkpoints)
+            return ckpt.save_checkpoint(folder, step, model, optimizer, state, keep_last=keep_last)
         except ckpt.CheckpointError as err:
             raise TrainingDiverged(step, "a weight", float("nan"), last_ckpt) from err
 
@@ -322,6 +338,13 @@ def train(
         step=c.steps, tokens_seen=tokens_seen, val_loss=evals[-1]["val_loss"] if evals else None,
         val_bpb=evals[-1]["val_bpb"] if evals else None, elapsed_s=time.perf_counter() - wall_start,
         tokens_per_s=session_tokens / train_seconds if train_seconds else (rates[len(rates) // 2] if rates else 0.0),
-        checkpoint=last_ckpt,
-        resumed_from=resumed_from, metrics=rows)
+        checkpoint=last_ckpt, resumed_from=resumed_from, metrics=rows,
+        best_step=best[0] if best else None, best_val_loss=best[1] if best else None,
+        best_checkpoint=ckpt.latest_checkpoint(best_dir) if c.keep_best and best else None)
+
+
+def _best_eval(rows: list[dict[str, Any]]) -> tuple[int, float] | None:
+    """(step, val_loss) of the lowest held-out loss logged after step 0, or None."""
+    return min(((r["step"], r["val_loss"]) for r in rows if r["val_loss"] is not None and r["step"] > 0),
+               key=lambda e: e[1], default=None)
 
