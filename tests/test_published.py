@@ -116,3 +116,18 @@ def test_a_broken_published_file_is_named_and_a_missing_record_is_empty(folders)
     (folders / "published" / "p99_demo" / "full" / "results.json").write_text("{half")
     with pytest.raises(ValueError, match="results.json is not valid JSON.*delete it and run or publish again"):
         find_results("p99_demo")
+
+
+def test_a_newer_study_a_chapter_shows_also_drops_its_cached_page(folders, tmp_path, monkeypatch):
+    from jupyter_cache import get_cache
+
+    from mlcourse.course.results import save_results
+
+    monkeypatch.setitem(published.SHOWN_WITH, "p99_demo", ("p99_study",))
+    (tmp_path / "chapters").mkdir()
+    notebook = tmp_path / "chapters" / "p99_demo.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1", execution_count=1)]), notebook)
+    get_cache(str(tmp_path / "cache")).cache_notebook_file(str(notebook), check_validity=False)
+    time.sleep(1.1)
+    save_results(tmp_path / "published" / "p99_study" / "full", {"alpha": 0.06})  # e.g. `mlcourse scaling --publish`
+    assert drop_stale_cache(tmp_path / "cache", ["p99_demo"]) == ["p99_demo"]

@@ -1,4 +1,4 @@
-"""Command line of the course: ``python -m mlcourse {list,run,data,book,bench}``.
+"""Command line of the course: ``python -m mlcourse {list,run,data,book,bench,scaling,publish}``.
 
 - ``list [--modules]``: the chapters, their profiles and expected run times; with ``--modules``, the library
   modules each chapter teaches (where to find a chapter's code).
@@ -8,6 +8,7 @@
 - ``book [--execute cache|off]``: build the site into ``_build/html`` with warnings as errors.
 - ``bench [name ...] [--smoke]``: time the course's code side by side with outside references (nanoGPT's model,
   ``MistralForCausalLM``, ``torch.compile``, gensim, HF tokenizers, SentencePiece), interleaved, with ratios and spread.
+- ``scaling [--profile quick|full] [--publish]``: chapter 14's scaling study (IsoFLOP grid, repeated data).
 """
 
 from __future__ import annotations
@@ -124,6 +125,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scaling(args: argparse.Namespace) -> int:
+    from mlcourse.labs.scaling_study import run_study
+
+    results = run_study(args.profile, publish=args.publish)
+    ci = results["alpha_ci95"]
+    print(f"L(C) = {results['a']:.3g} C^-{results['alpha']:.4f} (standard error {results['alpha_se']:.4f}, "
+          f"bootstrap 95% interval {ci[0]:.4f}-{ci[1]:.4f}); N_opt ~ C^{results.get('n_opt_exponent', float('nan')):.2f}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlcourse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +162,12 @@ def make_parser() -> argparse.ArgumentParser:
     book.add_argument("--execute", choices=("cache", "off"), default="cache",
                       help="cache: execute changed notebooks (default); off: render the stored outputs (CI)")
     book.set_defaults(func=cmd_book)
+    scaling = sub.add_parser("scaling", help="chapter 14's scaling study (IsoFLOP grid, repeated data) into "
+                             "runs/p14_scaling_law/<profile>/")
+    scaling.add_argument("--profile", choices=("quick", "full"), default="full")
+    scaling.add_argument("--publish", action="store_true", help="then copy its results and figures into "
+                         "chapters/published/p14_scaling_law/")
+    scaling.set_defaults(func=cmd_scaling)
     bench = sub.add_parser("bench", help="benchmarks against outside references (gpt, hf, compile, skipgram, bpe)")
     bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     bench.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that it runs, times nothing")

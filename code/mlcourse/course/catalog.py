@@ -89,7 +89,7 @@ PROJECTS: tuple[Project, ...] = (
     Project("14", "p14_pretraining", "Pretraining a tiny transformer on Shakespeare", 2, "available", 2.3, 240.0,
             "quick measured on 2 CPU cores, no GPU; full estimated (hours on a laptop CPU)",
             modules=("training.loop", "training.lr_schedule", "training.checkpoint", "training.base_model", "model.generation", "labs.step_profile",
-                     "labs.bench")),
+                     "labs.bench", "labs.scaling_law", "labs.scaling_fit", "labs.scaling_study")),
     Project("13.5", "p13_5_attention_visualization", "Attention visualisation and analysis", 2, "available", 0.35,
             5.0, "quick measured on 2 CPU cores, no GPU; full estimated",
             modules=("analysis.attention", "analysis.head_detectors")),

@@ -127,10 +127,15 @@ def publish(stem: str, profile: str = "full") -> Path:
     return target
 
 
+#: Studies a chapter shows besides its own full run (``python -m mlcourse scaling`` for chapter 14).
+SHOWN_WITH = {"p14_pretraining": ("p14_scaling_law",)}
+
+
 def _newest_results_time(stem: str) -> float | None:
-    """Modification time of the newest full results (own or published) of ``stem``, or None."""
-    times = [p.stat().st_mtime for p in (runs_dir() / stem / "full" / RESULTS_FILE,
-                                         published_dir() / stem / "full" / RESULTS_FILE) if p.exists()]
+    """Modification time of the newest full results (own or published) of ``stem`` or a study it shows, or None."""
+    times = [p.stat().st_mtime for name in (stem, *SHOWN_WITH.get(stem, ()))
+             for p in (runs_dir() / name / "full" / RESULTS_FILE, published_dir() / name / "full" / RESULTS_FILE)
+             if p.exists()]
     return max(times) if times else None
 
 
