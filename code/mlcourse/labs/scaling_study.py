@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 import numpy as np
 import pandas as pd
 
@@ -97,12 +97,14 @@ def plot_frontier(runs: pd.DataFrame) -> plt.Figure:
     front, fit = frontier(runs), fit_power_law(runs)
     ax.plot(front["flops"], front["loss"], "k-", lw=1, label="frontier (best size per budget)")
     c = np.geomspace(runs["flops"].min(), runs["flops"].max() * 3, 50)
-    ax.plot(c, fit.predict(c), "r--", lw=1.5, label=f"fit: L = {fit.a:.2f} C^-{fit.alpha:.3f} "
-                                                      f"(95% CI {fit.alpha_low:.3f}-{fit.alpha_high:.3f})")
+    interval = (f"95% CI {fit.alpha_low:.3f}-{fit.alpha_high:.3f}" if runs["seed"].nunique() > 1
+                else "one seed: no interval")
+    ax.plot(c, fit.predict(c), "r--", lw=1.5, label=f"fit: L = {fit.a:.2f} C^-{fit.alpha:.3f} ({interval})")
     ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)", ylabel="held-out loss (nats per character)",
            title="Held-out loss against compute: the compute-optimal frontier")
     ax.yaxis.set_major_formatter(ScalarFormatter())  # plain numbers on the log axis, not 2 x 10^0
     ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide on a narrow figure
     ax.legend(fontsize=7)
     return fig
 
