@@ -19,7 +19,7 @@ What it does:
 
 Compute per token is :func:`mlcourse.model.size.flops_per_token` (training = 3 x forward: 6 per parameter that
 multiplies, the tied head included, plus the attention scores). N (``n_params``) counts the weights that multiply
-per token (the head included; at the character level it is under 2 % of them, so N is close to Kaplan's
+per token (the head included; at the character level it is 2-12 % of them, so N is close to Kaplan's
 non-embedding count, also recorded).
 
 What it deliberately does not do: fit (:mod:`mlcourse.labs.scaling_fit`), plot, or tune a learning rate per size
@@ -121,7 +121,7 @@ class ScalingGrid:
 _SHAPES = (Shape(12, 2, 2, 1), Shape(16, 2, 2, 1), Shape(24, 2, 2, 1), Shape(32, 2, 2, 1), Shape(48, 2, 4, 2),
            Shape(64, 3, 4, 2))
 #: Character-level IsoFLOP grids (peak rate 1e-2 at width 32). quick: 4 shapes (5k-33k parameters), 3 budgets,
-#: 1 seed: about a minute on one core. full: 5 shapes (9k-189k, 22x), 4 budgets, 2 seeds: about 20 minutes on 2 cores.
+#: 1 seed: about a minute on one core. full: 5 shapes (9k-189k, 22x), 4 budgets, 2 seeds: about 25 minutes on 2 cores.
 GRIDS = {
     "quick": ScalingGrid(shapes=_SHAPES[:4], budgets=(1.5e10, 4.5e10, 1.35e11), seeds=(0,), seq_len=128, lr=1e-2),
     "full": ScalingGrid(shapes=_SHAPES[1:], budgets=(1e11, 3e11, 9e11, 2.7e12), seeds=(0, 1), seq_len=128, lr=1e-2),
