@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from mlcourse.model.size import flops_per_token, parameter_breakdown
 from mlcourse.model.transformer import TransformerConfig, TransformerLM
 from mlcourse.data.shakespeare import load_split_corpus
 from mlcourse.tokenizers.simple import CharTokenizer
-from mlcourse.training.base_model import prepare_data
+from mlcourse.training.base_model import bits_per_byte, prepare_data
 from mlcourse.training.loop import TrainConfig, evaluate, sample_windows, train
 
 GRID_FILE = "grid.jsonl"
@@ -155,8 +155,8 @@ def _train_cell(data: Stream, train_ids: torch.Tensor, config: TransformerConfig
     per_token = flops_per_token(config, run.seq_len, training=True)
     tokens = run.steps * run.batch_size * run.seq_len
     return {**n_params(config), "lr": run.lr, "steps": run.steps, "tokens": tokens, "flops": float(per_token * tokens),
-            "passes": tokens / len(train_ids), "val_loss": loss, "val_bpb": loss / 0.6931471805599453 /
-            data.bytes_per_token, "seconds": round(seconds, 2), "curve": [
+            "passes": tokens / len(train_ids), "val_loss": loss, "val_bpb": bits_per_byte(loss, data.bytes_per_token),
+            "seconds": round(seconds, 2), "curve": [
                 {"step": r["step"], "val_loss": r["val_loss"]} for r in result.metrics if r["val_loss"] is not None]}
 
 
@@ -262,8 +262,3 @@ def run_repetition(study: RepetitionStudy, data: Stream, folder: Path, *, verbos
                       f"weight decay {reg['weight_decay']}: end {row['last_val_loss']:.3f}, best "
                       f"{best['val_loss']:.3f} at step {best['step']}/{steps}", flush=True)
     return pd.DataFrame(_read_lines(path))
-
-
-def with_budgets(grid: ScalingGrid, budgets: tuple[float, ...]) -> ScalingGrid:
-    """The same grid at other budgets (tests use tiny ones)."""
-    return replace(grid, budgets=budgets)

@@ -176,15 +176,16 @@ def _train(profile: str, folder: Path, progress: bool, overrides: dict[str, Any]
         "checkpoint": str(exported.relative_to(folder)) if exported else None,
         "best_step": result.best_step if best else result.step, "last_step": result.step,
         "val_loss": result.best_val_loss if best else result.val_loss,
-        "val_bpb": _bpb(result.best_val_loss, data.val_bytes_per_token) if best else result.val_bpb,
+        "val_bpb": bits_per_byte(result.best_val_loss, data.val_bytes_per_token) if best else result.val_bpb,
         "last_val_loss": result.val_loss, "tokens_seen": result.tokens_seen,
         "val_bytes_per_token": data.val_bytes_per_token, "train_tokens": len(data.train_ids),
         "val_tokens": len(data.val_ids)}, indent=2)  # fmt: skip
     return model, data.tokenizer, result
 
 
-def _bpb(val_loss: float, bytes_per_token: float) -> float:
-    return val_loss / math.log(2) / bytes_per_token  # nats per token -> bits per byte
+def bits_per_byte(loss: float, bytes_per_token: float) -> float:
+    """Nats per token -> bits per byte (the measure that compares tokenizers)."""
+    return loss / math.log(2) / bytes_per_token
 
 
 def is_trained(profile: str) -> bool:
